@@ -1,0 +1,205 @@
+"""Kubernetes building blocks shared by every AIM kind: object metadata, conditions, env vars,
+resource requirements and the `KubeObject` base class that ties a pydantic model to its API
+coordinates (group/version, kind, plural, scope).
+
+Python attribute names are snake_case; the wire names (aliases) are exactly the Kubernetes
+JSON names, so `model_validate(yaml_dict)` and `dump()` round-trip user documents unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, WithJsonSchema
+from pydantic.alias_generators import to_camel
+
+from aim_engine.api.quantity import Quantity
+
+GROUP = "aim.eai.amd.com"
+
+
+class ApiModel(BaseModel):
+    """Base for every typed API structure: camelCase on the wire, snake_case in Python.
+
+    Unknown fields are rejected at parse time so a typo in YAML fed to the CLI is reported,
+    exactly as the API server's schema would prune it on a cluster.
+    """
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        validate_assignment=False,
+        serialize_by_alias=True,
+    )
+
+    def dump(self) -> dict[str, Any]:
+        """The object as the API server sees it: wire names, only fields that were set."""
+        return self.model_dump(by_alias=True, exclude_unset=True, mode="json")
+
+
+class OpenModel(ApiModel):
+    """For Kubernetes structures we carry but do not own (metadata we only read)."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class OwnerReference(ApiModel):
+    api_version: str
+    kind: str
+    name: str
+    uid: str
+    controller: bool | None = None
+    block_owner_deletion: bool | None = None
+
+
+class ObjectMeta(OpenModel):
+    name: str | None = None
+    generate_name: str | None = None
+    namespace: str | None = None
+    uid: str | None = None
+    resource_version: str | None = None
+    generation: int | None = None
+    creation_timestamp: str | None = None
+    deletion_timestamp: str | None = None
+    labels: dict[str, str] | None = None
+    annotations: dict[str, str] | None = None
+    owner_references: list[OwnerReference] | None = None
+    finalizers: list[str] | None = None
+
+
+class LocalObjectReference(ApiModel):
+    name: str
+
+
+ConditionStatus = Literal["True", "False", "Unknown"]
+
+
+class Condition(ApiModel):
+    """The `metav1.Condition` shape."""
+
+    type: Annotated[str, Field(max_length=316)]
+    status: ConditionStatus
+    reason: Annotated[str, Field(max_length=1024)]
+    message: Annotated[str, Field(max_length=32768)] = ""
+    last_transition_time: str | None = None
+    observed_generation: Annotated[int, Field(ge=0)] | None = None
+
+
+class SecretKeySelector(ApiModel):
+    name: str | None = None
+    key: str
+    optional: bool | None = None
+
+
+class ObjectFieldSelector(ApiModel):
+    api_version: str | None = None
+    field_path: str
+
+
+class ResourceFieldSelector(ApiModel):
+    container_name: str | None = None
+    resource: str
+    divisor: Quantity | None = None
+
+
+class EnvVarSource(ApiModel):
+    secret_key_ref: SecretKeySelector | None = None
+    config_map_key_ref: SecretKeySelector | None = None
+    field_ref: ObjectFieldSelector | None = None
+    resource_field_ref: ResourceFieldSelector | None = None
+
+
+class EnvVar(ApiModel):
+    name: Annotated[str, Field(min_length=1)]
+    value: str | None = None
+    value_from: EnvVarSource | None = None
+
+
+class ResourceClaim(ApiModel):
+    name: str
+    request: str | None = None
+
+
+class ResourceRequirements(ApiModel):
+    limits: dict[str, Quantity] | None = None
+    requests: dict[str, Quantity] | None = None
+    claims: list[ResourceClaim] | None = None
+
+
+# A free-form JSON object (engine args): the CRD keeps every key and value as written.
+FreeObject = Annotated[
+    dict[str, JsonValue],
+    WithJsonSchema({"type": "object", "x-kubernetes-preserve-unknown-fields": True}),
+]
+
+
+class KubeObject(ApiModel):
+    """A top-level Kubernetes object of one of our kinds (or a core kind we read)."""
+
+    API_VERSION: ClassVar[str]
+    KIND: ClassVar[str]
+    PLURAL: ClassVar[str]
+    NAMESPACED: ClassVar[bool]
+
+    model_config = ConfigDict(extra="ignore")
+
+    api_version: str
+    kind: str
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+
+    @classmethod
+    def new(cls, name: str, namespace: str | None = None, **fields: Any) -> Self:
+        """Build an object of this kind with apiVersion/kind filled in."""
+        meta = ObjectMeta(name=name, namespace=namespace if cls.NAMESPACED else None)
+        return cls(api_version=cls.API_VERSION, kind=cls.KIND, metadata=meta, **fields)
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name or ""
+
+    @property
+    def namespace(self) -> str | None:
+        return self.metadata.namespace
+
+    @property
+    def key(self) -> ObjectKey:
+        return ObjectKey(self.metadata.namespace or "", self.name)
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return self.metadata.labels or {}
+
+    @property
+    def annotations(self) -> dict[str, str]:
+        return self.metadata.annotations or {}
+
+    def owner_reference(self, *, controller: bool = True) -> OwnerReference:
+        return OwnerReference(
+            api_version=self.API_VERSION,
+            kind=self.KIND,
+            name=self.name,
+            uid=self.metadata.uid or "",
+            controller=controller,
+            block_owner_deletion=True if controller else None,
+        )
+
+
+class ObjectKey(tuple[str, str]):
+    """(namespace, name); namespace is "" for cluster-scoped objects."""
+
+    __slots__ = ()
+
+    def __new__(cls, namespace: str, name: str) -> ObjectKey:
+        return super().__new__(cls, (namespace, name))
+
+    @property
+    def namespace(self) -> str:
+        return self[0]
+
+    @property
+    def name(self) -> str:
+        return self[1]
+
+    def __str__(self) -> str:
+        return f"{self[0]}/{self[1]}" if self[0] else self[1]

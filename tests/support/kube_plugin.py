@@ -1,0 +1,1 @@
+"""Placeholder: the Kubernetes control-plane fixtures (issue 4)."""

@@ -1,0 +1,1 @@
+"""Placeholder: the OCI registry fixtures (issue 4/5)."""
