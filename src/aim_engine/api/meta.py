@@ -31,6 +31,8 @@ class ApiModel(BaseModel):
         extra="forbid",
         validate_assignment=False,
         serialize_by_alias=True,
+        # Field docstrings become descriptions in the generated CRDs (kubectl explain).
+        use_attribute_docstrings=True,
     )
 
     def dump(self) -> dict[str, Any]:
@@ -78,12 +80,22 @@ ConditionStatus = Literal["True", "False", "Unknown"]
 class Condition(ApiModel):
     """The `metav1.Condition` shape."""
 
-    type: Annotated[str, Field(max_length=316)]
+    type: Annotated[str, Field(min_length=1, max_length=316)]
     status: ConditionStatus
-    reason: Annotated[str, Field(max_length=1024)]
+    reason: Annotated[str, Field(max_length=1024)] = ""
     message: Annotated[str, Field(max_length=32768)] = ""
     last_transition_time: str | None = None
     observed_generation: Annotated[int, Field(ge=0)] | None = None
+
+
+# Conditions are a list-map keyed by type, as metav1.Condition lists are everywhere.
+Conditions = Annotated[
+    list[Condition],
+    Field(
+        max_length=64,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    ),
+]
 
 
 class SecretKeySelector(ApiModel):

@@ -24,14 +24,15 @@ SOURCE_URI_PATTERN = r"^(hf|s3)://[^ \t\r\n]+$"
 DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 
 ModelId = Annotated[str, Field(pattern=MODEL_ID_PATTERN, max_length=256)]
+GPUModelName = Annotated[str, Field(min_length=1, max_length=64)]
 
 
 class GPURequirements(ApiModel):
     requests: Annotated[int, Field(ge=0, le=1024)] | None = None
     """Number of GPUs per replica. 0 targets GPU nodes without consuming a GPU."""
-    models: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = None
+    models: Annotated[list[GPUModelName], Field(max_length=16)] | None = None
     """Acceptable GPU models (e.g. MI300X, MI325X); any GPU when empty."""
-    model: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    model: GPUModelName | None = None
     """A single GPU model; the same as a one-entry `models` list."""
     min_vram: Quantity | None = None
     """Minimum memory per GPU (e.g. 64Gi); nodes with less are not considered."""
