@@ -36,8 +36,10 @@ class ApiModel(BaseModel):
     )
 
     def dump(self) -> dict[str, Any]:
-        """The object as the API server sees it: wire names, only fields that were set."""
-        return self.model_dump(by_alias=True, exclude_unset=True, mode="json")
+        """The object as the API server sees it: wire names, only fields that were set, and no
+        nulls (the API server prunes them, so sending one would make a stored object differ
+        from what we believe we wrote)."""
+        return self.model_dump(by_alias=True, exclude_unset=True, exclude_none=True, mode="json")
 
 
 class OpenModel(ApiModel):

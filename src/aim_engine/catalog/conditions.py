@@ -1,0 +1,84 @@
+"""Condition bookkeeping with Kubernetes semantics.
+
+`lastTransitionTime` changes only when a condition's status changes, so a reconcile that
+recomputes the same conditions produces an identical status and therefore no API write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+from aim_engine.api.meta import Condition, ConditionStatus
+
+READY = "Ready"
+
+
+@dataclass(frozen=True)
+class Cond:
+    """A condition as a reconciler computes it, before timestamps are attached."""
+
+    type: str
+    status: ConditionStatus
+    reason: str
+    message: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "True"
+
+
+def now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def merge(
+    previous: Sequence[Condition] | None,
+    desired: Iterable[Cond],
+    *,
+    generation: int | None,
+    timestamp: str | None = None,
+) -> list[Condition]:
+    """The new condition list: desired conditions in order, keeping the transition time of any
+    condition whose status did not change. Conditions we no longer compute are dropped."""
+    old = {c.type: c for c in previous or ()}
+    stamp = timestamp or now()
+    merged = []
+    for cond in desired:
+        before = old.get(cond.type)
+        unchanged = before is not None and before.status == cond.status
+        merged.append(
+            Condition(
+                type=cond.type,
+                status=cond.status,
+                reason=cond.reason,
+                message=cond.message,
+                last_transition_time=before.last_transition_time if unchanged and before else stamp,
+                observed_generation=generation,
+            )
+        )
+    return merged
+
+
+@dataclass(frozen=True)
+class Transition:
+    type: str
+    status: ConditionStatus
+    reason: str
+    message: str
+
+    @property
+    def event_type(self) -> Literal["Normal", "Warning"]:
+        return "Normal" if self.status == "True" else "Warning"
+
+
+def transitions(previous: Sequence[Condition] | None, current: Sequence[Condition]) -> list[Transition]:
+    """Conditions whose status or reason changed: each becomes one Kubernetes Event."""
+    old = {c.type: (c.status, c.reason) for c in previous or ()}
+    return [
+        Transition(c.type, c.status, c.reason, c.message)
+        for c in current
+        if old.get(c.type) != (c.status, c.reason)
+    ]

@@ -1,0 +1,127 @@
+"""A service template's status: which model it deploys, on what hardware, whether the cluster
+has that hardware, and the profile services select on."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from aim_engine.api.v1alpha1 import AIMModelSpec, Hardware, ResolvedReference
+from aim_engine.api.v1alpha1.common import ObjectStatus, ProfileMetadata, TemplateProfile
+from aim_engine.api.v1alpha1.template import AIMServiceTemplateSpec
+from aim_engine.catalog import labels
+from aim_engine.catalog.conditions import READY, Cond
+from aim_engine.catalog.gpu import NodeGPUs, fits
+from aim_engine.catalog.templates import gpu_models_of, merge_hardware
+
+MODEL_FOUND = "ModelFound"
+GPU_READY = "GPUReady"
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """The model a template resolved to (namespace model first, then cluster model)."""
+
+    kind: str
+    name: str
+    namespace: str | None
+    uid: str | None
+    spec: AIMModelSpec
+
+
+@dataclass(frozen=True)
+class TemplateVerdict:
+    status: ObjectStatus
+    conditions: list[Cond]
+    profile: TemplateProfile
+    resolved_model: ResolvedReference | None
+    resolved_hardware: Hardware | None
+    hardware_summary: str
+    version: str | None
+    deployment_image: str | None
+
+
+def image_tag(image: str | None) -> str | None:
+    """The tag of an image reference ("repo:0.8.5" -> "0.8.5"); None for digests and no tag."""
+    if not image:
+        return None
+    name = image.split("@", 1)[0]
+    slash = name.rfind("/")
+    colon = name.rfind(":")
+    return name[colon + 1 :] if colon > slash else None
+
+
+def hardware_summary(hardware: Hardware | None) -> str:
+    gpu = hardware.gpu if hardware else None
+    if gpu is None:
+        return "CPU"
+    models = gpu_models_of(hardware)
+    model = "/".join(models) if models else "GPU"
+    return f"{gpu.requests} x {model}" if gpu.requests else model
+
+
+def evaluate(
+    spec: AIMServiceTemplateSpec,
+    annotations: Mapping[str, str],
+    model: ModelRef | None,
+    inventory: Iterable[NodeGPUs],
+) -> TemplateVerdict:
+    hardware = merge_hardware(
+        model.spec.custom.hardware if model and model.spec.custom else None, spec.hardware
+    )
+    summary = hardware_summary(hardware)
+    profile = _profile(spec, hardware)
+    if model is None:
+        message = (
+            f"spec.modelName {spec.model_name!r} names no AIMModel in this namespace and no "
+            "AIMClusterModel; create the model or fix the name"
+        )
+        conditions = [
+            Cond(MODEL_FOUND, "False", "ModelNotFound", message),
+            Cond(READY, "False", "ModelNotFound", message),
+        ]
+        return TemplateVerdict("Failed", conditions, profile, None, hardware, summary, None, None)
+    where = f"{model.namespace}/{model.name}" if model.namespace else model.name
+    found = Cond(MODEL_FOUND, "True", "ModelFound", f"Deploys {model.kind} {where}")
+    reference = ResolvedReference(
+        name=model.name,
+        namespace=model.namespace,
+        kind=model.kind,
+        scope="Namespace" if model.namespace else "Cluster",
+        uid=model.uid,
+    )
+    image = annotations.get(labels.DEPLOYMENT_IMAGE) or model.spec.image
+    version = image_tag(model.spec.image)
+    gpu = hardware.gpu if hardware else None
+    if gpu is None:
+        gpu_cond = Cond(GPU_READY, "True", "NoGPURequired", "The template needs no GPU")
+    else:
+        fit = fits(inventory, count=gpu.requests or 0, models=gpu_models_of(hardware), min_vram=gpu.min_vram)
+        gpu_cond = Cond(GPU_READY, "True" if fit.available else "False", fit.reason, fit.message)
+    if not gpu_cond.ok:
+        ready = Cond(READY, "False", gpu_cond.reason, gpu_cond.message)
+        status: ObjectStatus = "NotAvailable"
+    else:
+        ready = Cond(READY, "True", "TemplateReady", f"{summary} for {where}")
+        status = "Ready"
+    return TemplateVerdict(
+        status, [found, gpu_cond, ready], profile, reference, hardware, summary, version, image
+    )
+
+
+def _profile(spec: AIMServiceTemplateSpec, hardware: Hardware | None) -> TemplateProfile:
+    models = gpu_models_of(hardware)
+    gpu = hardware.gpu if hardware else None
+    metadata = ProfileMetadata(
+        gpu=models[0] if len(models) == 1 else None,
+        gpu_count=gpu.requests if gpu else None,
+        metric=spec.metric,
+        precision=spec.precision,
+        type=spec.type or "unoptimized",
+    )
+    custom = spec.custom_profile
+    return TemplateProfile(
+        metadata=ProfileMetadata.model_validate(metadata.model_dump(by_alias=True, exclude_none=True)),
+        engine_args=custom.engine_args if custom else None,
+        env_vars=custom.env_vars if custom else None,
+    )

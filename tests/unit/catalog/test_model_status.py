@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+import pytest
+
+from aim_engine.api.v1alpha1 import AIMClusterRuntimeConfig, AIMRuntimeConfig, ImageMetadata
+from aim_engine.catalog import runtime_config
+from aim_engine.catalog.model_status import (
+    aggregate_templates,
+    discovery_skipped,
+    metadata_failed,
+    metadata_found,
+    verdict,
+)
+from aim_engine.catalog.templates import TemplatePlan
+
+EXPECTING = TemplatePlan([], True, "CreatingTemplates", "")
+NOTHING = TemplatePlan([], False, "NoTemplatesExpected", "The image recommends no deployments")
+AWAITING = TemplatePlan([], True, "AwaitingMetadata", "")
+
+
+@pytest.mark.parametrize(
+    ("statuses", "plan", "state", "reason"),
+    [
+        ([], NOTHING, "Ready", "NoTemplatesExpected"),
+        ([], AWAITING, "Progressing", "AwaitingMetadata"),
+        ([], EXPECTING, "Progressing", "CreatingTemplates"),
+        (["Ready", "Ready"], EXPECTING, "Ready", "AllTemplatesReady"),
+        (["Failed", "Degraded"], EXPECTING, "Failed", "AllTemplatesFailed"),
+        (["NotAvailable"], EXPECTING, "NotAvailable", "NoTemplatesAvailable"),
+        (["Ready", "Failed"], EXPECTING, "Degraded", "SomeTemplatesDegraded"),
+        (["Ready", "Pending"], EXPECTING, "Progressing", "TemplatesProgressing"),
+        (["Ready", "NotAvailable"], EXPECTING, "Ready", "SomeTemplatesReady"),
+        (["Ready", None], EXPECTING, "Progressing", "TemplatesProgressing"),
+    ],
+)
+def test_template_aggregation(
+    statuses: list[str | None], plan: TemplatePlan, state: str, reason: str
+) -> None:
+    outcome = aggregate_templates(statuses, plan)
+    assert (outcome.state, outcome.condition.reason) == (state, reason)
+    assert outcome.condition.type == "ServiceTemplatesReady"
+    assert (outcome.condition.status == "True") == (state == "Ready")
+
+
+FOUND = runtime_config.resolve(None, None, None)
+META = ImageMetadata.model_validate({"model": {"canonicalName": "a/b", "recommendedDeployments": []}})
+
+
+def test_ready_when_everything_is() -> None:
+    result = verdict(FOUND, metadata_found(META, "Inspected"), aggregate_templates(["Ready"], EXPECTING))
+    assert result.status == "Ready"
+    assert result.ready.ok
+
+
+def test_missing_labels_fail_the_model() -> None:
+    outcome = metadata_found(ImageMetadata(), "Inspected x")
+    assert (outcome.condition.status, outcome.condition.reason) == ("False", "ImageFound")
+    result = verdict(FOUND, outcome, aggregate_templates([], NOTHING))
+    assert result.status == "Failed"
+    assert result.ready.reason == "MetadataLabelsMissing"
+
+
+def test_transient_registry_failure_degrades() -> None:
+    outcome = metadata_failed("registry r unreachable", "RegistryUnreachable", transient=True)
+    result = verdict(FOUND, outcome, aggregate_templates([], AWAITING))
+    assert result.status == "Degraded"
+    assert result.ready.reason == "RegistryUnreachable"
+    assert outcome.condition.reason == "MetadataExtractionFailed"
+
+
+def test_permanent_registry_failure_fails() -> None:
+    outcome = metadata_failed("not found", "ImageNotFound", transient=False)
+    assert verdict(FOUND, outcome, aggregate_templates([], AWAITING)).status == "Failed"
+
+
+def test_named_config_missing_is_fatal() -> None:
+    missing = runtime_config.resolve("platform-default", None, None)
+    assert missing.condition.reason == "ConfigNotFound"
+    result = verdict(missing, discovery_skipped("off"), aggregate_templates([], NOTHING))
+    assert (result.status, result.ready.reason) == ("Failed", "ConfigNotFound")
+    assert "platform-default" in result.ready.message
+
+
+def test_runtime_config_resolution_prefers_namespace() -> None:
+    ns = AIMRuntimeConfig.new("default", "team")
+    ns.metadata.uid = "u1"
+    cluster = AIMClusterRuntimeConfig.new("default")
+    got = runtime_config.resolve(None, ns, cluster)
+    assert got.reference is not None
+    assert (got.reference.scope, got.reference.namespace, got.reference.uid) == ("Namespace", "team", "u1")
+    assert got.condition.reason == "ConfigFound"
+    got = runtime_config.resolve("", None, cluster)
+    assert got.reference is not None and got.reference.scope == "Cluster"
+    got = runtime_config.resolve(None, None, None)
+    assert (got.condition.status, got.condition.reason) == ("True", "DefaultConfigNotFound")
