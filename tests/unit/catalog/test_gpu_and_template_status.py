@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from decimal import Decimal
+
 from aim_engine.api.v1alpha1 import AIMModelSpec
 from aim_engine.api.v1alpha1.template import AIMServiceTemplateSpec
 from aim_engine.catalog import labels
@@ -16,7 +18,7 @@ def test_device_ids_and_vram() -> None:
         "n1", {"amd.com/gpu.device-id": "74a1", "amd.com/gpu.vram": "192G"}, {"amd.com/gpu": "8"}
     )
     assert node is not None
-    assert (node.model, node.vram_bytes, node.allocatable) == ("MI300X", 192 * GIB, 8)
+    assert (node.model, node.vram_bytes, node.allocatable) == ("MI300X", Decimal(192 * GIB), 8)
     counted = node_gpus("n2", {"amd.com/gpu.device-id.74a5": "8"}, {})
     assert counted is not None and counted.model == "MI325X" and counted.vram_bytes == 256 * GIB
     assert node_gpus("cpu", {"kubernetes.io/os": "linux"}, {}) is None
