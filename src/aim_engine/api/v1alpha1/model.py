@@ -121,6 +121,10 @@ class AIMModelStatus(ApiModel):
     conditions: Conditions | None = None
     resolved_runtime_config: ResolvedReference | None = None
     image_metadata: ImageMetadata | None = None
+    inspected_image: str | None = None
+    """The spec.image that imageMetadata was read from; a different spec.image is inspected again."""
+    image_digest: str | None = None
+    """Digest of the image manifest that was inspected."""
     source_type: SourceType | None = None
     template_count: int | None = None
     """Number of service templates that belong to this model."""
