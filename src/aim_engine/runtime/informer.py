@@ -1,0 +1,208 @@
+"""An informer: keeps a `KindCache` equal to the API server's objects of one kind.
+
+LIST (paged) then WATCH from the list's resourceVersion with bookmarks, so a reconnect
+resumes exactly where the stream stopped and no event is lost. The watch is re-opened when
+the server ends it (timeoutSeconds, jittered so informers do not reconnect in lockstep),
+after errors with capped exponential backoff, and replaced by a fresh LIST when the server
+answers 410 Gone (the resourceVersion was compacted away); the LIST is diffed against the
+cache, so objects deleted meanwhile still produce DELETED notifications.
+
+Each object is decoded once per event (msgspec, then the kind's pydantic model). An object
+that does not parse is logged with its key and kept out of the cache; it never stops the
+informer. Only our own field manager's managedFields entries are kept (they are what
+`Store.apply` compares against); the rest would only cost memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from typing import Any, Generic
+
+import msgspec
+from pydantic import ValidationError
+
+from aim_engine.api.meta import ObjectKey
+from aim_engine.runtime.cache import KindCache, rv_newer
+from aim_engine.runtime.errors import Gone
+from aim_engine.runtime.kube_api import KubeApi, status_error
+from aim_engine.runtime.metrics import RuntimeMetrics
+from aim_engine.runtime.resources import collection_path
+from aim_engine.runtime.store import K
+from aim_engine.runtime.workqueue import ExponentialBackoff
+
+log = logging.getLogger(__name__)
+
+_decode_any = msgspec.json.Decoder()
+
+
+class _ListMeta(msgspec.Struct):
+    resourceVersion: str = ""
+    continue_: str = msgspec.field(name="continue", default="")
+
+
+class _List(msgspec.Struct):
+    items: list[msgspec.Raw]
+    metadata: _ListMeta = msgspec.field(default_factory=_ListMeta)
+
+
+class _WatchEvent(msgspec.Struct):
+    type: str
+    object: msgspec.Raw
+
+
+_decode_list = msgspec.json.Decoder(_List)
+_decode_event = msgspec.json.Decoder(_WatchEvent)
+
+
+def slim_managed_fields(data: dict[str, Any], manager: str) -> None:
+    """Keep only `manager`'s managedFields entries (in place)."""
+    meta = data.get("metadata")
+    if isinstance(meta, dict) and "managedFields" in meta:
+        mine = [e for e in meta["managedFields"] or () if e.get("manager") == manager]
+        if mine:
+            meta["managedFields"] = mine
+        else:
+            del meta["managedFields"]
+
+
+def raw_key(data: dict[str, Any]) -> tuple[ObjectKey, str | None]:
+    meta = data.get("metadata") or {}
+    return ObjectKey(meta.get("namespace") or "", meta.get("name") or ""), meta.get("resourceVersion")
+
+
+class Informer(Generic[K]):
+    def __init__(
+        self,
+        api: KubeApi,
+        cache: KindCache[K],
+        *,
+        field_manager: str,
+        metrics: RuntimeMetrics,
+        page_size: int = 500,
+        watch_timeout: float = 300.0,
+        backoff: ExponentialBackoff | None = None,
+    ) -> None:
+        self._api = api
+        self.cache = cache
+        self._kind = cache.kind
+        self._field_manager = field_manager
+        self._metrics = metrics
+        self._page_size = page_size
+        self._watch_timeout = watch_timeout
+        self._backoff = backoff or ExponentialBackoff(initial=0.2, cap=5.0)
+        self._path = collection_path(self._kind)
+        self.resource_version: str | None = None
+        self.synced = asyncio.Event()
+
+    # --- decoding ---
+
+    def parse(self, data: dict[str, Any]) -> K | None:
+        """The typed object, or None (logged) when it does not fit the kind's model."""
+        slim_managed_fields(data, self._field_manager)
+        try:
+            return self._kind.model_validate(data)
+        except ValidationError as exc:
+            key, _ = raw_key(data)
+            self._metrics.parse_errors.labels(self.cache.label).inc()
+            log.error(
+                "object does not match its schema; left out of the cache: %s",
+                exc.errors(include_url=False, include_input=False)[:5],
+                extra={"kind": self.cache.label, "object": str(key)},
+            )
+            return None
+
+    # --- main loop ---
+
+    async def run(self) -> None:
+        """List and watch until cancelled."""
+        failures = 0
+        while True:
+            try:
+                if self.resource_version is None:
+                    await self._list()
+                started = time.monotonic()
+                await self._watch()
+                # A stream the server closes at once, again and again, is a failure too.
+                failures = 0 if time.monotonic() - started > 1.0 else failures + 1
+            except asyncio.CancelledError:
+                raise
+            except Gone:
+                log.info("watch expired (410 Gone); relisting", extra={"kind": self.cache.label})
+                self.resource_version = None
+                continue
+            except Exception as exc:
+                failures += 1
+                self._metrics.watch_errors.labels(self.cache.label).inc()
+                log.warning(
+                    "list/watch failed (%s: %s); retrying",
+                    type(exc).__name__,
+                    exc,
+                    extra={"kind": self.cache.label, "attempt": failures},
+                )
+            if failures:
+                await asyncio.sleep(self._backoff.delay(failures - 1))
+
+    async def _list(self) -> None:
+        objects: list[K] = []
+        params = {"limit": str(self._page_size)}
+        while True:
+            page = _decode_list.decode(await self._api.request("GET", self._path, params=params))
+            for raw in page.items:
+                obj = self.parse(_decode_any.decode(raw))
+                if obj is not None:
+                    objects.append(obj)
+            if not page.metadata.continue_:
+                break
+            params = {"limit": str(self._page_size), "continue": page.metadata.continue_}
+        version = page.metadata.resourceVersion or None
+        changes = self.cache.replace_all(objects, version)
+        self.resource_version = version
+        self._metrics.relists.labels(self.cache.label).inc()
+        self._metrics.cache_objects.labels(self.cache.label).set(len(self.cache))
+        log.debug(
+            "listed %d objects (%d changes) at resourceVersion %s",
+            len(objects),
+            changes,
+            version,
+            extra={"kind": self.cache.label},
+        )
+        self.synced.set()
+
+    async def _watch(self) -> None:
+        timeout = int(self._watch_timeout * random.uniform(0.9, 1.1))
+        params = {
+            "watch": "1",
+            "allowWatchBookmarks": "true",
+            "timeoutSeconds": str(timeout),
+            "resourceVersion": self.resource_version or "",
+        }
+        # The read timeout only guards against a silently dead connection: bookmarks (about
+        # once a minute) and the server-side timeout end healthy streams well before it.
+        async with self._api.stream(self._path, params, read_timeout=timeout + 60.0) as response:
+            async for line in response.aiter_lines():
+                if line:
+                    self._handle(_decode_event.decode(line))
+
+    def _handle(self, event: _WatchEvent) -> None:
+        if event.type == "ERROR":
+            raise status_error(500, bytes(event.object))
+        data = _decode_any.decode(event.object)
+        key, version = raw_key(data)
+        if event.type == "BOOKMARK":
+            self.resource_version = version or self.resource_version
+            return
+        cached = self.cache.get(key)
+        if event.type == "DELETED":
+            self.cache.remove(key, self.parse(data))
+        elif cached is None or rv_newer(version, cached.metadata.resource_version):
+            # Not newer: our own write, already in the cache through `Store.apply`.
+            obj = self.parse(data)
+            if obj is not None:
+                self.cache.put(obj)
+            elif cached is not None:
+                self.cache.remove(key, notify=False)
+        self.resource_version = version or self.resource_version
+        self._metrics.cache_objects.labels(self.cache.label).set(len(self.cache))
