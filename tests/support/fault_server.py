@@ -107,6 +107,10 @@ class FaultServer(ThreadingHTTPServer):
         self.lock = threading.Lock()
         self._thread = threading.Thread(target=self.serve_forever, name="fault-server", daemon=True)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Clients that hang up on purpose (timeouts) or probe with TLS are expected here.
+        pass
+
     @property
     def host(self) -> str:
         return f"127.0.0.1:{self.server_address[1]}"

@@ -211,7 +211,8 @@ class RegistryFleet:
         log = (self.workdir / "token-server.log").open("wb")
         self.logs.append(log)
         process = subprocess.Popen(
-            [sys.executable, str(script), str(config)],
+            # -P: do not put tests/support on sys.path (a module there may shadow the stdlib).
+            [sys.executable, "-P", str(script), str(config)],
             stdout=subprocess.PIPE,
             stderr=log,
             stdin=subprocess.DEVNULL,

@@ -54,7 +54,7 @@ DIGEST = "sha256:" + "a" * 64
         ("img:V1_x.Y-z", "docker.io", "library/img", "V1_x.Y-z", None, None),
     ],
 )
-def test_parses_and_normalises(  # noqa: PLR0917 - one argument per column of the table
+def test_parses_and_normalises(
     text: str, registry: str, repository: str, tag: str | None, digest: str | None, canonical: str | None
 ) -> None:
     ref = parse_reference(text)

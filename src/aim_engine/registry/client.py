@@ -192,6 +192,16 @@ class RegistryClient:
             max_bytes=self.settings.max_manifest_bytes,
             what="manifest",
         )
+        # distribution answers MANIFEST_UNKNOWN for a tag of a repository that does not exist
+        # either; the tag list tells them apart (only on this error path).
+        if (
+            response.status == 404
+            and _error_code(response.body) != "NAME_UNKNOWN"
+            and not await self._repository_exists(ref, credentials)
+        ):
+            raise ImageNotFoundError(
+                f"repository {ref.repository} not found", what="repository", status_code=404
+            )
         if response.status != 200:
             self._raise_for_status(response, ref, target, what="manifest")
         body = response.body
@@ -212,6 +222,22 @@ class RegistryClient:
                 digest = header
         document = parse_manifest(body, response.headers.get("content-type"))
         return ManifestResult(digest=digest, media_type=document.media_type, document=document)
+
+    async def _repository_exists(self, ref: ImageReference, credentials: Credentials | None) -> bool:
+        """False only when the registry says the repository is unknown."""
+        try:
+            response = await self._registry_request(
+                "GET",
+                ref,
+                f"/v2/{ref.repository}/tags/list?n=1",
+                credentials,
+                accept="application/json",
+                max_bytes=_ERROR_BODY_LIMIT,
+                what="tag list",
+            )
+        except RegistryError:
+            return True
+        return response.status != 404
 
     async def head_manifest(self, ref: ImageReference, credentials: Credentials | None) -> str | None:
         """The digest the reference points at now, without downloading the manifest; None when
