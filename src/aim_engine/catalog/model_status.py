@@ -36,6 +36,10 @@ class ImageOutcome:
     failure: Failure | None = None
     failure_reason: str = ""
     """Specific cause for the Ready condition (RegistryAuthFailed, ImageNotFound, ...)."""
+    inspected_image: str | None = None
+    """Set when the registry was asked just now: the image reference that was inspected..."""
+    digest: str | None = None
+    """...and the digest of the manifest that was read."""
 
 
 def metadata_found(metadata: ImageMetadata, source: str) -> ImageOutcome:

@@ -1,0 +1,28 @@
+"""The operator's reconcilers, one per kind, wired to a Store and the image inspector."""
+
+from __future__ import annotations
+
+from aim_engine.api.v1alpha1 import AIMService
+from aim_engine.controllers import indexes
+from aim_engine.controllers.model import ModelReconciler
+from aim_engine.controllers.settings import ControllerSettings
+from aim_engine.controllers.template import TemplateReconciler
+from aim_engine.registry.inspector import ImageInspector
+from aim_engine.runtime.reconciler import Reconciler
+from aim_engine.runtime.store import Store
+
+__all__ = ["ControllerSettings", "build_reconcilers"]
+
+
+def build_reconcilers(
+    store: Store, settings: ControllerSettings, inspector: ImageInspector
+) -> list[Reconciler]:
+    """Every reconciler of the operator. Registers the shared cache indexes on `store`."""
+    indexes.register(store)
+    store.watch(AIMService)  # read when pruning: a template a service uses is never deleted
+    return [
+        ModelReconciler(store, inspector, settings, cluster=False),
+        ModelReconciler(store, inspector, settings, cluster=True),
+        TemplateReconciler(store, cluster=False),
+        TemplateReconciler(store, cluster=True),
+    ]

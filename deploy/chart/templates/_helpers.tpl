@@ -1,0 +1,11 @@
+{{- define "aim-engine.fullname" -}}{{ .Release.Name }}-aim-engine{{- end -}}
+{{- define "aim-engine.labels" -}}
+app.kubernetes.io/name: aim-engine
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end -}}
+{{- define "aim-engine.selector" -}}
+app.kubernetes.io/name: aim-engine
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}

@@ -1,0 +1,25 @@
+"""Settings the controllers need from the operator's command line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from aim_engine.registry.settings import RegistrySettings
+
+DEFAULT_OPERATOR_NAMESPACE = "aim-system"
+
+
+@dataclass(frozen=True)
+class ControllerSettings:
+    operator_namespace: str = DEFAULT_OPERATOR_NAMESPACE
+    """Where cluster-scoped models read their pull secrets."""
+    registry: RegistrySettings = field(default_factory=RegistrySettings)
+    allowed_registries: tuple[str, ...] = ()
+    """When not empty, discovery contacts only these registries, written as in image references
+    (host:port, or a host alone for every port of it); other images fail with a message saying so."""
+
+    def allows(self, registry: str) -> bool:
+        if not self.allowed_registries:
+            return True
+        host = registry.rsplit(":", 1)[0] if not registry.endswith("]") else registry
+        return registry in self.allowed_registries or host in self.allowed_registries

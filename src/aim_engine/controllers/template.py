@@ -1,0 +1,142 @@
+"""AIMServiceTemplate / AIMClusterServiceTemplate reconciler: resolve the model, check the
+cluster's GPUs, and publish the profile services select on."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, cast
+
+from aim_engine.api.core import Node
+from aim_engine.api.meta import KubeObject, ObjectKey
+from aim_engine.api.v1alpha1 import (
+    AIMClusterModel,
+    AIMClusterServiceTemplate,
+    AIMModel,
+    AIMServiceTemplate,
+    AIMServiceTemplateStatus,
+)
+from aim_engine.catalog import conditions, labels
+from aim_engine.catalog.gpu import DEVICE_LABELS, FAMILY_LABEL, VRAM_LABEL, NodeGPUs, node_gpus
+from aim_engine.catalog.template_status import ModelRef, evaluate
+from aim_engine.controllers.indexes import MODEL_NAME
+from aim_engine.runtime.reconciler import Reconciler, Result, Watch
+from aim_engine.runtime.store import Store
+
+TemplateKind = AIMServiceTemplate | AIMClusterServiceTemplate
+
+
+class TemplateReconciler(Reconciler):
+    def __init__(self, store: Store, *, cluster: bool) -> None:
+        self.store = store
+        self.cluster = cluster
+        self.kind = AIMClusterServiceTemplate if cluster else AIMServiceTemplate
+        watches: list[Watch[Any]] = [
+            Watch(AIMClusterModel, self._templates_of_cluster_model),
+            Watch(Node, self._templates_needing_gpus),
+        ]
+        if not cluster:
+            watches.append(Watch(AIMModel, self._templates_of_namespace_model))
+        self.watches = watches
+        # GPU signature per node: node events that change nothing GPU-related (heartbeats,
+        # unrelated labels) must not requeue every template in the cluster.
+        self._node_gpus: dict[str, tuple[object, ...]] = {}
+
+    @property
+    def name(self) -> str:
+        return "clusterservicetemplate" if self.cluster else "servicetemplate"
+
+    # --- watches ---
+
+    def _templates_of_namespace_model(self, model: KubeObject) -> Iterable[ObjectKey]:
+        return [t.key for t in self.store.list(self.kind, model.namespace, index=(MODEL_NAME, model.name))]
+
+    def _templates_of_cluster_model(self, model: KubeObject) -> Iterable[ObjectKey]:
+        # Namespaced templates fall back to a cluster model of the same name, so all scopes.
+        return [t.key for t in self.store.list(self.kind, index=(MODEL_NAME, model.name))]
+
+    def _templates_needing_gpus(self, node: KubeObject) -> Iterable[ObjectKey]:
+        live = self.store.get(Node, node.name)
+        signature = _gpu_signature(live) if live is not None else None
+        if signature is None and node.name not in self._node_gpus:
+            return []
+        if self._node_gpus.get(node.name) == signature:
+            return []
+        if signature is None:
+            del self._node_gpus[node.name]
+        else:
+            self._node_gpus[node.name] = signature
+        return [t.key for t in self.store.list(self.kind) if _needs_gpu(cast(TemplateKind, t))]
+
+    # --- reconcile ---
+
+    async def reconcile(self, key: ObjectKey) -> Result | None:
+        template = cast(TemplateKind | None, self.store.get(self.kind, key.name, key.namespace or None))
+        if template is None or template.annotations.get(labels.PAUSED) == "true":
+            return None
+        verdict = evaluate(template.spec, template.annotations, self._model(template), self._inventory())
+        status = template.status or AIMServiceTemplateStatus()
+        generation = template.metadata.generation
+        merged = conditions.merge(status.conditions, verdict.conditions, generation=generation)
+        new_status = status.model_copy(
+            update={
+                "status": verdict.status,
+                "conditions": merged,
+                "observed_generation": generation,
+                "profile": verdict.profile,
+                "resolved_model": verdict.resolved_model,
+                "resolved_hardware": verdict.resolved_hardware,
+                "hardware_summary": verdict.hardware_summary,
+                "version": verdict.version,
+                "deployment_image": verdict.deployment_image,
+                "model_sources": template.spec.model_sources,
+            }
+        )
+        # Round-trip so that unset values compare equal to what the API server returns.
+        new_status = AIMServiceTemplateStatus.model_validate(new_status.dump())
+        if new_status != template.status:
+            await self.store.apply_status(template.model_copy(update={"status": new_status}))
+            for change in conditions.transitions(status.conditions, merged):
+                if change.type == conditions.READY:
+                    self.store.record_event(template, change.event_type, change.reason, change.message)
+        return None
+
+    def _model(self, template: TemplateKind) -> ModelRef | None:
+        name = template.spec.model_name
+        model: AIMModel | AIMClusterModel | None = None
+        if not self.cluster:
+            model = self.store.get(AIMModel, name, template.namespace)
+        if model is None:
+            model = self.store.get(AIMClusterModel, name)
+        if model is None:
+            return None
+        return ModelRef(model.KIND, model.name, model.namespace, model.metadata.uid, model.spec)
+
+    def _inventory(self) -> list[NodeGPUs]:
+        found = []
+        for node in self.store.list(Node):
+            allocatable = node.status.allocatable if node.status and node.status.allocatable else {}
+            gpus = node_gpus(node.name, node.labels, allocatable)
+            if gpus is not None:
+                found.append(gpus)
+        return found
+
+
+def _gpu_signature(node: Node) -> tuple[object, ...] | None:
+    relevant = tuple(
+        sorted(
+            (k, v)
+            for k, v in node.labels.items()
+            if k in (VRAM_LABEL, FAMILY_LABEL) or any(k.startswith(d) for d in DEVICE_LABELS)
+        )
+    )
+    allocatable = node.status.allocatable if node.status and node.status.allocatable else {}
+    gpu = allocatable.get("amd.com/gpu")
+    if not relevant and gpu is None:
+        return None
+    return (relevant, gpu)
+
+
+def _needs_gpu(template: TemplateKind) -> bool:
+    hardware = template.spec.hardware
+    # Templates without their own hardware may inherit GPUs from the model: include them.
+    return hardware is None or hardware.gpu is not None

@@ -1,0 +1,21 @@
+"""Fixtures for the operator's integration tests (see tests/support/operator.py)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest_asyncio
+
+from tests.support.kube import KubeCluster
+from tests.support.operator import RunningOperator, start_operator
+from tests.support.registries import Registries
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def operator(kube: KubeCluster, registries: Registries) -> AsyncIterator[RunningOperator]:
+    """The operator, once per session (in the one worker of xdist group "aim-operator")."""
+    running = await start_operator(kube, registries)
+    try:
+        yield running
+    finally:
+        await running.stop()

@@ -1,0 +1,167 @@
+"""The aim-engine operator, running inside the test process against the session's control plane.
+
+It runs with the identity the Helm chart gives it: the admin client impersonates the service
+account `aim-system/aim-engine`, which is bound to exactly the rules in
+`deploy/chart/files/*-rules.yaml`. A permission missing from the chart therefore fails these
+tests. Only the test registries on loopback may be contacted (`allowed_registries`).
+
+All tests that use the operator run in one xdist worker (group "aim-operator"), because the
+operator watches every namespace and two of them would fight over the same objects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx2
+import yaml
+
+from aim_engine.controllers import ControllerSettings, build_reconcilers
+from aim_engine.registry.inspector import ImageInspector
+from aim_engine.registry.settings import RegistrySettings
+from aim_engine.runtime.kube_api import KubeApi
+from aim_engine.runtime.kube_store import KubeStore
+from aim_engine.runtime.manager import Manager
+from tests.support.kube import KubeCluster
+from tests.support.registries import Registries
+
+REPO = Path(__file__).resolve().parents[2]
+CHART_FILES = REPO / "deploy" / "chart" / "files"
+OPERATOR_NAMESPACE = "aim-system"
+SERVICE_ACCOUNT = "aim-engine"
+OPERATOR_USER = f"system:serviceaccount:{OPERATOR_NAMESPACE}:{SERVICE_ACCOUNT}"
+GROUP = "aim-operator"
+"""xdist group of every test that uses the operator."""
+
+T = TypeVar("T")
+
+
+def admin_api(kube: KubeCluster, *, impersonate: str | None = None) -> KubeApi:
+    headers = {"Authorization": f"Bearer {kube.admin_token}"}
+    if impersonate:
+        headers["Impersonate-User"] = impersonate
+    verify = ssl.create_default_context(cafile=str(kube.ca_file))
+    client = httpx2.AsyncClient(
+        base_url=kube.server, verify=verify, headers=headers, timeout=30.0, trust_env=False
+    )
+    return KubeApi(client)
+
+
+async def grant_chart_rbac(kube: KubeCluster) -> None:
+    """The chart's ClusterRole/Role and bindings, for the impersonated service account."""
+    api = admin_api(kube)
+    subject = [{"kind": "ServiceAccount", "name": SERVICE_ACCOUNT, "namespace": OPERATOR_NAMESPACE}]
+    cluster_rules = yaml.safe_load((CHART_FILES / "clusterrole-rules.yaml").read_text())
+    role_rules = yaml.safe_load((CHART_FILES / "role-rules.yaml").read_text())
+    rbac = "/apis/rbac.authorization.k8s.io/v1"
+    objects: list[tuple[str, dict[str, Any]]] = [
+        (
+            f"{rbac}/clusterroles",
+            {"kind": "ClusterRole", "metadata": {"name": "aim-engine-test"}, "rules": cluster_rules},
+        ),
+        (
+            f"{rbac}/clusterrolebindings",
+            {
+                "kind": "ClusterRoleBinding",
+                "metadata": {"name": "aim-engine-test"},
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "ClusterRole",
+                    "name": "aim-engine-test",
+                },
+                "subjects": subject,
+            },
+        ),
+        (
+            f"{rbac}/namespaces/{OPERATOR_NAMESPACE}/roles",
+            {"kind": "Role", "metadata": {"name": "aim-engine-test"}, "rules": role_rules},
+        ),
+        (
+            f"{rbac}/namespaces/{OPERATOR_NAMESPACE}/rolebindings",
+            {
+                "kind": "RoleBinding",
+                "metadata": {"name": "aim-engine-test"},
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "Role",
+                    "name": "aim-engine-test",
+                },
+                "subjects": subject,
+            },
+        ),
+    ]
+    try:
+        for collection, partial in objects:
+            body = {"apiVersion": "rbac.authorization.k8s.io/v1", **partial}
+            path = f"{collection}/{body['metadata']['name']}"
+            await api.request(
+                "PATCH",
+                path,
+                params={"fieldManager": "aim-engine-tests", "force": "true"},
+                body=body,
+                content_type="application/apply-patch+yaml",
+            )
+    finally:
+        await api.close()
+
+
+@dataclass
+class RunningOperator:
+    store: KubeStore
+    manager: Manager
+    inspector: ImageInspector
+    task: asyncio.Task[None]
+
+    async def stop(self) -> None:
+        self.manager.stop()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(self.task, 15)
+        await self.inspector.aclose()
+        await self.store.api.close()
+
+
+async def start_operator(kube: KubeCluster, registries: Registries) -> RunningOperator:
+    await grant_chart_rbac(kube)
+    settings = ControllerSettings(
+        operator_namespace=OPERATOR_NAMESPACE,
+        # Quick retries inside one inspection: outage tests rely on the reconcile-level backoff.
+        registry=RegistrySettings(ca_bundle=registries.ca_bundle, retries=1, backoff_base=0.1),
+        # Any port on loopback (the test registries, scratch registries); nothing else, so no
+        # test ever reaches out to Docker Hub for the document's example images.
+        allowed_registries=("127.0.0.1", "localhost"),
+    )
+    store = KubeStore(admin_api(kube, impersonate=OPERATOR_USER))
+    inspector = ImageInspector(settings.registry)
+    manager = Manager(store, build_reconcilers(store, settings, inspector), concurrency=4)
+    task = asyncio.create_task(manager.run(), name="aim-engine-operator")
+    deadline = time.monotonic() + 30
+    while not manager.ready:
+        if task.done():
+            task.result()  # raises what stopped it
+        if time.monotonic() > deadline:
+            raise AssertionError("the operator's caches did not sync within 30s")
+        await asyncio.sleep(0.05)
+    return RunningOperator(store, manager, inspector, task)
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T]], check: Callable[[T], bool], *, within: float = 30.0, what: str = ""
+) -> T:
+    """Poll `probe` until `check` accepts its result; fail with the last value seen."""
+    deadline = time.monotonic() + within
+    value = await probe()
+    while not check(value):
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"timed out after {within:.0f}s waiting for {what or 'condition'}; last: {value!r}"
+            )
+        await asyncio.sleep(0.2)
+        value = await probe()
+    return value
