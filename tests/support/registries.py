@@ -93,6 +93,14 @@ class Registries:
             return stats
 
 
+def _die_with_parent(command: list[str]) -> list[str]:
+    """Have Linux SIGTERM the child when the test process dies, even by SIGKILL (a CI timeout),
+    so no registry outlives its test run. setpriv (util-linux, essential on Debian) sets the
+    parent-death signal and execs the command; a preexec_fn would not be safe with threads."""
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "TERM", "--", *command] if setpriv else command
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -183,7 +191,7 @@ class RegistryFleet:
             log = (self.workdir / mode / "registry.log").open("wb")
             self.logs.append(log)
             process = subprocess.Popen(
-                [binary, "serve", str(config_path)],
+                _die_with_parent([binary, "serve", str(config_path)]),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -212,7 +220,7 @@ class RegistryFleet:
         self.logs.append(log)
         process = subprocess.Popen(
             # -P: do not put tests/support on sys.path (a module there may shadow the stdlib).
-            [sys.executable, "-P", str(script), str(config)],
+            _die_with_parent([sys.executable, "-P", str(script), str(config)]),
             stdout=subprocess.PIPE,
             stderr=log,
             stdin=subprocess.DEVNULL,
