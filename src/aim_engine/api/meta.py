@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, WithJsonSchema, model_validator
 from pydantic.alias_generators import to_camel
 
 from aim_engine.api.quantity import Quantity
@@ -161,6 +161,18 @@ class KubeObject(ApiModel):
     api_version: str
     kind: str
     metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_type(cls, data: Any) -> Any:
+        # Items of a LIST of built-in kinds come without apiVersion/kind; the class knows them.
+        if not isinstance(data, dict) or not hasattr(cls, "KIND"):
+            return data
+        filled = dict(data)
+        if "apiVersion" not in filled and "api_version" not in filled:
+            filled["apiVersion"] = cls.API_VERSION
+        filled.setdefault("kind", cls.KIND)
+        return filled
 
     @classmethod
     def new(cls, name: str, namespace: str | None = None, **fields: Any) -> Self:
