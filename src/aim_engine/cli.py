@@ -12,6 +12,7 @@ import yaml
 
 from aim_engine import __version__
 from aim_engine.api.crds import all_crds, crd_file_name
+from aim_engine.api.reference import markdown
 
 # Sub-command modules; each exposes `register(subparsers)`.
 _COMMAND_MODULES = (
@@ -21,6 +22,9 @@ _COMMAND_MODULES = (
 
 
 def _crds(args: argparse.Namespace) -> int:
+    if args.reference:
+        sys.stdout.write(markdown())
+        return 0
     crds = all_crds()
     if args.output_dir is None:
         sys.stdout.write(yaml.safe_dump_all(crds, sort_keys=False, width=120))
@@ -46,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     crds = subparsers.add_parser("crds", help="print the CustomResourceDefinitions as YAML")
     crds.add_argument("--output-dir", help="write one file per CRD into this directory instead")
+    crds.add_argument("--reference", action="store_true", help="print the field reference as Markdown")
     crds.set_defaults(func=_crds)
     for module_name in _COMMAND_MODULES:
         try:

@@ -71,3 +71,10 @@ def test_models_are_served_in_both_versions() -> None:
     assert served["AIMModel"] == ["v1alpha1", "v1alpha2"]
     assert served["AIMClusterModel"] == ["v1alpha1", "v1alpha2"]
     assert served["AIMProfile"] == ["v1alpha2"]
+
+
+def test_reference_doc_matches_the_types() -> None:
+    from aim_engine.api.reference import markdown
+
+    doc = Path(__file__).parents[2] / "docs" / "crd-reference.md"
+    assert doc.read_text() == markdown(), "run: uv run aim-engine crds --reference > docs/crd-reference.md"
