@@ -1,4 +1,4 @@
-"""Fixtures for the operator's integration tests (see tests/support/operator.py)."""
+"""Fixtures for the operator's integration tests (see tests/support/aim_operator.py)."""
 
 from __future__ import annotations
 
