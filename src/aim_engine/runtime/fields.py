@@ -184,7 +184,12 @@ def _associative_matches(want: list[Any], have: list[Any], children: Mapping[str
             ),
             None,
         )
-        if live_item is None or not _map_matches(item, live_item, node):
+        if live_item is None:
+            return False
+        # An item owned as a whole (`k:{...}: {}`, e.g. an atomic struct such as an
+        # ownerReference) is compared by value; otherwise field by field.
+        matches = _map_matches(item, live_item, node) if _children(node) else is_subset(item, live_item)
+        if not matches:
             return False
     return True
 
