@@ -120,6 +120,7 @@ async def test_apply_status_sends_a_conditional_merge_patch_and_maps_409() -> No
     (req,) = rec.requests
     assert req.url.path == f"/apis/{Gadget.API_VERSION}/namespaces/ns/gadgets/g/status"
     assert req.headers["content-type"] == "application/merge-patch+json"
+    assert dict(req.url.params) == {"fieldManager": "aim-engine"}
     assert json.loads(req.content) == {
         "metadata": {"resourceVersion": "5"},
         "status": {"phase": "Ready", "observedSize": 1, "configValue": None},

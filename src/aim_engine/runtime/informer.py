@@ -102,6 +102,9 @@ class Informer(Generic[K]):
     def parse(self, data: dict[str, Any]) -> K | None:
         """The typed object, or None (logged) when it does not fit the kind's model."""
         slim_managed_fields(data, self._field_manager)
+        # Items of a LIST of built-in kinds come without apiVersion and kind.
+        data.setdefault("apiVersion", self._kind.API_VERSION)
+        data.setdefault("kind", self._kind.KIND)
         try:
             return self._kind.model_validate(data)
         except ValidationError as exc:

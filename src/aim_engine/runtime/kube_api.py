@@ -56,14 +56,23 @@ def status_error(code: int, body: bytes) -> ApiError:
 class KubeApi:
     """A thin async client: JSON in, bytes out, errors as `ApiError` subclasses."""
 
-    def __init__(self, client: httpx2.AsyncClient, *, close_client: bool = True) -> None:
+    def __init__(
+        self, client: httpx2.AsyncClient, *, close_client: bool = True, user_agent: str | None = None
+    ) -> None:
         self._client = client
         self._close_client = close_client
-        self._headers = {"User-Agent": f"aim-engine/{__version__}", "Accept": "application/json"}
+        # The API server names the field manager of writes without `fieldManager` after the
+        # user agent's first word: keep it "aim-engine" for the operator.
+        agent = user_agent or f"aim-engine/{__version__}"
+        self._headers = {"User-Agent": agent, "Accept": "application/json"}
 
     @classmethod
     def from_config(
-        cls, config: SingleConfig | KubeConfig | None = None, *, timeout: float = 10.0
+        cls,
+        config: SingleConfig | KubeConfig | None = None,
+        *,
+        timeout: float = 10.0,
+        user_agent: str | None = None,
     ) -> KubeApi:
         """Connect with a lightkube configuration (None: as `load_config()`)."""
         if config is None:
@@ -74,7 +83,7 @@ class KubeApi:
                 raise ValueError("kubeconfig has no usable context")
             config = single
         params = ConnectionParams(timeout=httpx2.Timeout(timeout), trust_env=False)
-        return cls(_adapter_client(config, params))
+        return cls(_adapter_client(config, params), user_agent=user_agent)
 
     @classmethod
     def from_lightkube(cls, client: lightkube.AsyncClient) -> KubeApi:

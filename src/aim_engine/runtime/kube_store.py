@@ -173,7 +173,11 @@ class KubeStore(Store):
         patch = {"metadata": {"resourceVersion": version}, "status": merge_patch(current, desired)}
         self.metrics.api_writes.labels("status", kind.KIND).inc()
         raw = await self.api.request(
-            "PATCH", object_path(kind, key, "status"), body=patch, content_type=MERGE_PATCH
+            "PATCH",
+            object_path(kind, key, "status"),
+            params={"fieldManager": self.field_manager},
+            body=patch,
+            content_type=MERGE_PATCH,
         )
         return self._absorb(kind, raw)
 
