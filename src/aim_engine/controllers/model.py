@@ -9,6 +9,7 @@ per `spec.image`, not on every reconcile or operator restart.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
@@ -40,6 +41,7 @@ from aim_engine.runtime.store import Store
 log = logging.getLogger(__name__)
 
 ModelKind = AIMModel | AIMClusterModel
+BROKEN = ("Failed", "Degraded", "NotAvailable")
 TemplateKind = AIMServiceTemplate | AIMClusterServiceTemplate
 
 # Retry after transient registry failures: 2 s, 4 s, ... up to 5 minutes. Failures the user
@@ -47,6 +49,8 @@ TemplateKind = AIMServiceTemplate | AIMClusterServiceTemplate
 # fix may happen outside the model (a secret created, an image pushed): 30 s, 60 s, ... 10 min.
 RETRY_TRANSIENT = (2.0, 300.0)
 RETRY_PERMANENT = (30.0, 600.0)
+# A new model's first status waits at most this long for its new templates to report.
+FIRST_STATUS_WAIT = 5.0
 
 
 class ModelReconciler(Reconciler):
@@ -73,6 +77,7 @@ class ModelReconciler(Reconciler):
             watches.append(Watch(AIMRuntimeConfig, self._models_using_namespace_config))
         self.watches = watches
         self._failures: dict[ObjectKey, int] = {}  # consecutive transient failures per model
+        self._first_seen: dict[ObjectKey, float] = {}  # when a new model first waited for templates
 
     @property
     def name(self) -> str:
@@ -97,6 +102,7 @@ class ModelReconciler(Reconciler):
         model = cast(ModelKind | None, self.store.get(self.kind, key.name, key.namespace or None))
         if model is None:
             self._failures.pop(key, None)
+            self._first_seen.pop(key, None)
             return None  # templates go with it (owner references)
         if model.annotations.get(labels.PAUSED) == "true":
             return None
@@ -112,6 +118,11 @@ class ModelReconciler(Reconciler):
 
         owned = self.store.list(self.template_kind, key.namespace or None, index=(MODEL_NAME, model.name))
         statuses = [t.status.status if t.status else None for t in owned]
+        if model.status is None and None in statuses and self._defer_first_status(key):
+            # Templates just created report within a second, and each report requeues this
+            # model: writing "Progressing" now would only be overwritten at once.
+            return Result(requeue_after=FIRST_STATUS_WAIT)
+        self._first_seen.pop(key, None)
         templates = ms.aggregate_templates(statuses, plan)
         if skipped:
             templates = _with_skipped(templates, skipped)
@@ -162,7 +173,7 @@ class ModelReconciler(Reconciler):
             return ms.discovery_skipped("spec.discovery.extractMetadata is false; the image is not inspected")
         image = spec.image or ""
         if status.image_metadata is not None and status.inspected_image == image:
-            return ms.metadata_found(status.image_metadata, f"Inspected {image}")
+            return ms.metadata_found(status.image_metadata, _inspected(image, status.image_digest))
         try:
             registry = parse_reference(image).registry
         except ValueError as exc:
@@ -184,7 +195,7 @@ class ModelReconciler(Reconciler):
             inspected = await self.inspector.inspect(image, keychain)
         except RegistryError as exc:
             return ms.metadata_failed(str(exc), exc.reason, transient=exc.transient)
-        found = ms.metadata_found(inspected.metadata, f"Inspected {image} ({inspected.digest})")
+        found = ms.metadata_found(inspected.metadata, _inspected(image, inspected.digest))
         return ms.ImageOutcome(
             found.condition, found.metadata, found.failure, found.failure_reason, image, inspected.digest
         )
@@ -266,9 +277,13 @@ class ModelReconciler(Reconciler):
         await self.store.apply_status(model.model_copy(update={"status": status}))
         previous = model.status.conditions if model.status else None
         for change in conditions.transitions(previous, status.conditions or []):
-            # One event per change of readiness, and one for each component that breaks.
-            if change.type == conditions.READY or change.status != "True":
+            # Events for what a user acts on: becoming ready, and breaking (not progressing).
+            if change.type == conditions.READY and (change.status == "True" or status.status in BROKEN):
                 self.store.record_event(model, change.event_type, change.reason, change.message)
+
+    def _defer_first_status(self, key: ObjectKey) -> bool:
+        first = self._first_seen.setdefault(key, time.monotonic())
+        return time.monotonic() - first < FIRST_STATUS_WAIT
 
     def _next(self, key: ObjectKey, image: ms.ImageOutcome) -> Result | None:
         if image.failure is None or image.inspected_image is not None:
@@ -278,6 +293,12 @@ class ModelReconciler(Reconciler):
         self._failures[key] = attempts
         base, cap = RETRY_TRANSIENT if image.failure == "transient" else RETRY_PERMANENT
         return Result(requeue_after=min(cap, base * 2 ** (attempts - 1)))
+
+
+def _inspected(image: str, digest: str | None) -> str:
+    # The same words whether the registry was asked now or earlier, so the message (and with
+    # it the status) does not change between reconciles.
+    return f"Inspected {image} ({digest})" if digest else f"Inspected {image}"
 
 
 def _keychain(secret: Secret, namespace: str) -> Keychain:

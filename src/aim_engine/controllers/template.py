@@ -96,7 +96,8 @@ class TemplateReconciler(Reconciler):
         if new_status != template.status:
             await self.store.apply_status(template.model_copy(update={"status": new_status}))
             for change in conditions.transitions(status.conditions, merged):
-                if change.type == conditions.READY:
+                # Only trouble is worth an event here; the model reports readiness.
+                if change.type == conditions.READY and change.status != "True":
                     self.store.record_event(template, change.event_type, change.reason, change.message)
         return None
 
