@@ -16,7 +16,12 @@ complete() {
 }
 
 if ! complete; then
-    command -v go >/dev/null || { echo "build.sh: Go is required to build the test control plane" >&2; exit 1; }
+    if ! command -v go >/dev/null && [ -x /usr/local/go/bin/go ]; then PATH=/usr/local/go/bin:$PATH; fi
+    command -v go >/dev/null || {
+        echo "build.sh: Go >= 1.26 is required to build the test control plane (etcd, kube-apiserver," \
+            "kube-controller-manager) and none was found; see scripts/install-test-deps" >&2
+        exit 1
+    }
     mkdir -p "$dir"
     tmp=$(mktemp -d "$dir/.build.XXXXXX")
     trap 'rm -rf "$tmp"' EXIT

@@ -33,6 +33,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -87,26 +88,33 @@ class ControlPlaneError(RuntimeError):
 
 def ensure_binaries(*, echo: bool = True) -> Path:
     """Return the directory holding etcd, kube-apiserver and kube-controller-manager, building them
-    with ``tests/k8sbin/build.sh`` first if they are not cached yet (several minutes, once)."""
+    with ``tests/k8sbin/build.sh`` first if they are not cached yet (several minutes, once). With
+    ``echo`` the script's progress goes to stderr as it comes; its errors are in the exception."""
     env = dict(os.environ)
-    # build.sh must not inherit a Go workspace or vendor setting of whoever runs the tests.
-    env.pop("GOWORK", None)
-    result = subprocess.run(
+    env.pop("GOWORK", None)  # the build module must not join a Go workspace of whoever runs the tests
+    proc = subprocess.Popen(
         ["bash", str(BUILD_SCRIPT)],
         stdout=subprocess.PIPE,
-        stderr=None if echo else subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
         env=env,
-        check=False,
     )
-    if result.returncode != 0:
-        detail = (result.stderr or "").strip()
+    assert proc.stderr is not None and proc.stdout is not None
+    errors: list[str] = []
+    for line in proc.stderr:
+        errors.append(line)
+        if echo:
+            sys.stderr.write(line)
+            sys.stderr.flush()
+    out = proc.stdout.read()
+    if proc.wait() != 0:
+        detail = "".join(errors[-40:]).strip()
         raise ControlPlaneError(
-            f"{BUILD_SCRIPT.relative_to(REPO)} failed (exit {result.returncode}); the integration tests "
-            "need a real kube-apiserver built from Go modules. Install Go (>= 1.26) with "
-            "scripts/install-test-deps, then rerun." + (f"\n{detail}" if detail else "")
+            f"{BUILD_SCRIPT} failed (exit {proc.returncode}). The integration tests need a real "
+            "kube-apiserver, built once from Go modules; that needs Go >= 1.26 (scripts/install-test-deps "
+            "checks for it)." + (f"\n{detail}" if detail else "")
         )
-    bin_dir = Path(result.stdout.strip().splitlines()[-1])
+    bin_dir = Path(out.strip().splitlines()[-1])
     for name in ("etcd", "kube-apiserver", "kube-controller-manager"):
         if not os.access(bin_dir / name, os.X_OK):
             raise ControlPlaneError(f"build.sh reported {bin_dir} but {name} is missing there")
