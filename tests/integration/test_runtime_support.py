@@ -159,13 +159,13 @@ class Running:
 
 @contextlib.asynccontextmanager
 async def operator(
-    kube: KubeCluster, reconciler_type: type[GadgetReconciler], namespace: str
+    kube: KubeCluster, reconciler_type: type[GadgetReconciler], namespace: str, *, concurrency: int = 4
 ) -> AsyncIterator[Running]:
     """A Manager with one `reconciler_type` (limited to `namespace`), as the operator user."""
     api = operator_api(kube)
     store = KubeStore(api, metrics=RuntimeMetrics(CollectorRegistry()))
     reconciler = reconciler_type(store, namespace)
-    manager = Manager(store, [reconciler], metrics=store.metrics, concurrency=4)
+    manager = Manager(store, [reconciler], metrics=store.metrics, concurrency=concurrency)
     task = asyncio.create_task(manager.run())
     try:
         await store.wait_synced(timeout=30)

@@ -45,7 +45,7 @@ SERVER_FIELDS: dict[str, Any] = {
         "f:labels": {".": {}, "f:a": {}},
         "f:ownerReferences": {
             ".": {},
-            'k:{"uid":"u-1"}': {".": {}, **{f"f:{k}": {} for k in OWNER}},
+            'k:{"uid":"u-1"}': {},  # an atomic struct: kube-apiserver lists no fields inside
         },
     },
 }
@@ -129,6 +129,18 @@ def test_identity_fields_in_the_field_set_are_tolerated() -> None:
     assert is_apply_noop(body(), live(fields=fields), M)
 
 
+def test_owner_reference_items_with_fields_listed_are_compared_field_by_field() -> None:
+    fields = {**SERVER_FIELDS}
+    fields["f:metadata"] = {
+        **SERVER_FIELDS["f:metadata"],
+        "f:ownerReferences": {'k:{"uid":"u-1"}': {".": {}, **{f"f:{k}": {} for k in OWNER}}},
+    }
+    assert is_apply_noop(body(), live(fields=fields), M)
+    changed = body()
+    changed["metadata"]["ownerReferences"] = [dict(OWNER, controller=False)]
+    assert not is_apply_noop(changed, live(fields=fields), M)
+
+
 def test_a_different_owner_is_not_a_noop() -> None:
     b = body()
     b["metadata"]["ownerReferences"] = [dict(OWNER, uid="u-2")]
@@ -184,7 +196,7 @@ def test_build_fields_v1_round_trips_through_the_noop_check() -> None:
     b = body(spec={"list": [1, 2], "nested": {"deep": {"x": "y"}}, "empty": {}})
     b["metadata"]["finalizers"] = ["f"]
     fields = build_fields_v1(field_set_view(b))
-    assert fields["f:metadata"]["f:ownerReferences"]['k:{"uid":"u-1"}']["f:uid"] == {}
+    assert fields["f:metadata"]["f:ownerReferences"]['k:{"uid":"u-1"}'] == {}
     assert fields["f:metadata"]["f:finalizers"] == {".": {}, 'v:"f"': {}}
     assert fields["f:spec"]["f:list"] == {}
     obj = live(fields=fields, spec=b["spec"])

@@ -45,7 +45,11 @@ class FakeServer:
                 "name": name,
                 "namespace": "ns",
                 "resourceVersion": str(self.rv),
-                "managedFields": [{"manager": "aim-engine"}, {"manager": "kubectl"}],
+                "managedFields": [
+                    {"manager": "aim-engine", "operation": "Apply", "fieldsV1": {"f:spec": {}}, "time": "t"},
+                    {"manager": "aim-engine", "operation": "Update", "subresource": "status", "fieldsV1": {}},
+                    {"manager": "kubectl", "operation": "Apply", "fieldsV1": {}},
+                ],
             },
             "spec": {"size": size},
         }
@@ -167,8 +171,10 @@ async def test_list_pages_then_watch_events_update_the_cache() -> None:
         assert h.informer.resource_version == "15"
         g0 = h.cache.get(ObjectKey("ns", "g0"))
         assert g0 is not None
-        # Only our own field manager's managedFields entries are kept.
-        assert g0.dump()["metadata"]["managedFields"] == [{"manager": "aim-engine"}]
+        # Only our own field manager's Apply entry is kept, and only what apply compares.
+        assert g0.dump()["metadata"]["managedFields"] == [
+            {"manager": "aim-engine", "operation": "Apply", "fieldsV1": {"f:spec": {}}}
+        ]
         h.events.clear()
         server.put("g0", 10)
         server.put("new", 1)

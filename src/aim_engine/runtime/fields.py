@@ -45,6 +45,8 @@ SERVER_METADATA = frozenset(
 
 # How MemoryStore merges lists that Kubernetes merges by key (everything else is atomic).
 # Only metadata lists matter here: our own kinds declare no associative lists outside status.
+# Their items are atomic structs (an ownerReference is replaced whole, and the API server
+# records it as `k:{"uid":...}: {}`).
 ASSOCIATIVE_LISTS: Mapping[tuple[str, ...], tuple[str, ...]] = {("metadata", "ownerReferences"): ("uid",)}
 SET_LISTS: frozenset[tuple[str, ...]] = frozenset({("metadata", "finalizers")})
 
@@ -275,16 +277,7 @@ def _value_fields(value: Any, path: tuple[str, ...]) -> FieldsV1:
     if isinstance(value, list) and value:
         keys = ASSOCIATIVE_LISTS.get(path)
         if keys is not None:
-            return {
-                ".": {},
-                **{
-                    "k:" + canonical_json({k: item.get(k) for k in keys}): {
-                        ".": {},
-                        **build_fields_v1(item, path),
-                    }
-                    for item in value
-                },
-            }
+            return {".": {}, **{"k:" + canonical_json({k: item.get(k) for k in keys}): {} for item in value}}
         if path in SET_LISTS:
             return {".": {}, **{"v:" + canonical_json(item): {} for item in value}}
     return {}

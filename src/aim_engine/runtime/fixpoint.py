@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from aim_engine.runtime.errors import ControllerRuntimeError
 from aim_engine.runtime.manager import Manager, Outcome
+from aim_engine.runtime.memory_store import MemoryStore
 from aim_engine.runtime.metrics import WorkItem
 
 
@@ -62,9 +63,11 @@ async def run_until_idle(
         if report.reconciles >= max_reconciles:
             busiest = per_item.most_common(10)
             listing = ", ".join(f"{name} {key} x{n}" for (name, key), n in busiest)
-            raise NotConverged(
-                f"no fixpoint after {report.reconciles} reconciles; busiest: {listing}", busiest
-            )
+            message = f"no fixpoint after {report.reconciles} reconciles; busiest: {listing}"
+            if isinstance(manager.store, MemoryStore):
+                changed = manager.store.changes.most_common(5)
+                message += "; most written: " + ", ".join(f"{kind} {key} x{n}" for (kind, key), n in changed)
+            raise NotConverged(message, busiest)
     now = queue.now()
     report.pending = {item: max(0.0, when - now) for item, when in queue.waiting.items()}
     report.errors = dict(manager.last_errors)

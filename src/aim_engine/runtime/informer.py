@@ -9,7 +9,7 @@ cache, so objects deleted meanwhile still produce DELETED notifications.
 
 Each object is decoded once per event (msgspec, then the kind's pydantic model). An object
 that does not parse is logged with its key and kept out of the cache; it never stops the
-informer. Only our own field manager's managedFields entries are kept (they are what
+informer. Of metadata.managedFields only our own field manager's Apply entry is kept (what
 `Store.apply` compares against); the rest would only cost memory.
 """
 
@@ -26,7 +26,7 @@ from pydantic import ValidationError
 
 from aim_engine.api.meta import ObjectKey
 from aim_engine.runtime.cache import KindCache, rv_newer
-from aim_engine.runtime.errors import Gone
+from aim_engine.runtime.errors import ApiError, Gone
 from aim_engine.runtime.kube_api import KubeApi, status_error
 from aim_engine.runtime.metrics import RuntimeMetrics
 from aim_engine.runtime.resources import collection_path
@@ -58,14 +58,30 @@ _decode_event = msgspec.json.Decoder(_WatchEvent)
 
 
 def slim_managed_fields(data: dict[str, Any], manager: str) -> None:
-    """Keep only `manager`'s managedFields entries (in place)."""
+    """Keep only what `Store.apply` compares against (in place): `manager`'s Apply entry on
+    the main resource, reduced to manager, operation and fieldsV1. The rest of managedFields
+    is about a quarter of a cached object's memory and is never read."""
     meta = data.get("metadata")
     if isinstance(meta, dict) and "managedFields" in meta:
-        mine = [e for e in meta["managedFields"] or () if e.get("manager") == manager]
+        mine = [
+            {"manager": manager, "operation": "Apply", "fieldsV1": e.get("fieldsV1")}
+            for e in meta["managedFields"] or ()
+            if e.get("manager") == manager and e.get("operation") == "Apply" and not e.get("subresource")
+        ]
         if mine:
             meta["managedFields"] = mine
         else:
             del meta["managedFields"]
+
+
+def expired(exc: ApiError) -> bool:
+    """The resourceVersion we continue from is gone: only a fresh LIST helps. Servers say so
+    with 410 (reasons Gone or Expired), some older ones only in the message."""
+    return (
+        isinstance(exc, Gone)
+        or exc.reason in ("Expired", "Gone")
+        or "too old resource version" in exc.message
+    )
 
 
 def raw_key(data: dict[str, Any]) -> tuple[ObjectKey, str | None]:
@@ -132,11 +148,11 @@ class Informer(Generic[K]):
                 failures = 0 if time.monotonic() - started > 1.0 else failures + 1
             except asyncio.CancelledError:
                 raise
-            except Gone:
-                log.info("watch expired (410 Gone); relisting", extra={"kind": self.cache.label})
-                self.resource_version = None
-                continue
             except Exception as exc:
+                if isinstance(exc, ApiError) and expired(exc):
+                    log.info("watch expired (%s); relisting", exc, extra={"kind": self.cache.label})
+                    self.resource_version = None
+                    continue
                 failures += 1
                 self._metrics.watch_errors.labels(self.cache.label).inc()
                 log.warning(

@@ -501,11 +501,13 @@ def _merge(raw: dict[str, Any], applied: Mapping[str, Any], path: tuple[str, ...
             keys = ASSOCIATIVE_LISTS[here]
             merged = [dict(i) for i in current]
             for item in value:
-                match = next((m for m in merged if all(m.get(k) == item.get(k) for k in keys)), None)
-                if match is None:
+                index = next(
+                    (i for i, m in enumerate(merged) if all(m.get(k) == item.get(k) for k in keys)), None
+                )
+                if index is None:
                     merged.append(_copy(item))
                 else:
-                    _merge(match, item, here)
+                    merged[index] = _copy(item)  # items are atomic: replaced whole
             raw[field] = merged
         elif isinstance(value, list) and isinstance(current, list) and here in SET_LISTS:
             raw[field] = current + [v for v in value if v not in current]
