@@ -152,7 +152,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
 
         floor_seconds = await floor(api, args.models, args.deployments, args.concurrency)
 
-        operator = await start_operator(kube, registries)
+        operator = await start_operator(kube, registries, concurrency=args.concurrency)
         mark = kube.audit.mark()
         start = time.monotonic()
         sem = asyncio.Semaphore(args.concurrency)

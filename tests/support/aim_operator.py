@@ -127,7 +127,9 @@ class RunningOperator:
         await self.store.api.close()
 
 
-async def start_operator(kube: KubeCluster, registries: Registries) -> RunningOperator:
+async def start_operator(
+    kube: KubeCluster, registries: Registries, *, concurrency: int = 4
+) -> RunningOperator:
     await grant_chart_rbac(kube)
     settings = ControllerSettings(
         operator_namespace=OPERATOR_NAMESPACE,
@@ -139,7 +141,7 @@ async def start_operator(kube: KubeCluster, registries: Registries) -> RunningOp
     )
     store = KubeStore(admin_api(kube, impersonate=OPERATOR_USER))
     inspector = ImageInspector(settings.registry)
-    manager = Manager(store, build_reconcilers(store, settings, inspector), concurrency=4)
+    manager = Manager(store, build_reconcilers(store, settings, inspector), concurrency=concurrency)
     task = asyncio.create_task(manager.run(), name="aim-engine-operator")
     deadline = time.monotonic() + 30
     while not manager.ready:

@@ -8,6 +8,7 @@ per `spec.image`, not on every reconcile or operator restart.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Iterable, Sequence
@@ -229,6 +230,7 @@ class ModelReconciler(Reconciler):
     async def _apply_templates(self, model: ModelKind, plan: tp.TemplatePlan) -> list[str]:
         """Apply the planned templates; returns names skipped because someone else owns them."""
         skipped = []
+        writes = []
         for desired in plan.templates:
             existing = self.store.get(self.template_kind, desired.name, model.namespace)
             if existing is not None and not _controlled_by(existing, model):
@@ -246,7 +248,9 @@ class ModelReconciler(Reconciler):
                 metadata=meta,
                 spec=desired.spec,
             )
-            await self.store.apply(template, owner=model)
+            writes.append(self.store.apply(template, owner=model))
+        # Independent objects: apply them concurrently (one round trip, not one per template).
+        await asyncio.gather(*writes)
         return skipped
 
     async def _prune(self, model: ModelKind, wanted: set[str]) -> None:

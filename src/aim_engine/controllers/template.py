@@ -40,6 +40,8 @@ class TemplateReconciler(Reconciler):
         # GPU signature per node: node events that change nothing GPU-related (heartbeats,
         # unrelated labels) must not requeue every template in the cluster.
         self._node_gpus: dict[str, tuple[object, ...]] = {}
+        # (uid, generation) per model last seen: status-only model updates requeue nothing.
+        self._models: dict[tuple[str, str, str], tuple[str | None, int | None]] = {}
 
     @property
     def name(self) -> str:
@@ -48,11 +50,29 @@ class TemplateReconciler(Reconciler):
     # --- watches ---
 
     def _templates_of_namespace_model(self, model: KubeObject) -> Iterable[ObjectKey]:
+        if not self._model_changed(AIMModel, model):
+            return []
         return [t.key for t in self.store.list(self.kind, model.namespace, index=(MODEL_NAME, model.name))]
 
     def _templates_of_cluster_model(self, model: KubeObject) -> Iterable[ObjectKey]:
+        if not self._model_changed(AIMClusterModel, model):
+            return []
         # Namespaced templates fall back to a cluster model of the same name, so all scopes.
         return [t.key for t in self.store.list(self.kind, index=(MODEL_NAME, model.name))]
+
+    def _model_changed(self, kind: type[KubeObject], model: KubeObject) -> bool:
+        """Whether a model event matters to templates: they read the model's spec and identity,
+        never its status, and a model's status changes every time its templates' do."""
+        live = self.store.get(kind, model.name, model.namespace)
+        seen = (live.metadata.uid, live.metadata.generation) if live is not None else None
+        key = (kind.KIND, model.namespace or "", model.name)
+        if self._models.get(key) == seen:
+            return False
+        if seen is None:
+            self._models.pop(key, None)
+        else:
+            self._models[key] = seen
+        return True
 
     def _templates_needing_gpus(self, node: KubeObject) -> Iterable[ObjectKey]:
         live = self.store.get(Node, node.name)
