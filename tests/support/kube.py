@@ -704,6 +704,7 @@ class ControlPlane:
         self._procs: list[subprocess.Popen[bytes]] = []
         self._stopped = False
         self._lock = threading.Lock()
+        self._workdir: Path | None = None
 
     # -- start ---------------------------------------------------------------------------------
 
@@ -713,12 +714,31 @@ class ControlPlane:
         bin_dir = self._bin_dir or ensure_binaries(echo=echo)
         timings["binaries"] = time.monotonic() - t0
 
-        workdir = Path(tempfile.mkdtemp(prefix="aim-kube-"))
-        try:
-            return self._start_in(workdir, bin_dir, timings, t0, crd_files)
-        except BaseException:
-            self.stop()
-            raise
+        for attempt in (1, 2):
+            workdir = Path(tempfile.mkdtemp(prefix="aim-kube-"))
+            try:
+                return self._start_in(workdir, bin_dir, timings, t0, crd_files)
+            except ControlPlaneError as exc:
+                self._discard(workdir)
+                # The free ports are picked before the servers bind them; another process may have
+                # taken one in between. Try once more with fresh ports.
+                if attempt == 2 or "address already in use" not in str(exc):
+                    self.stop()
+                    raise
+            except BaseException:
+                self.stop()
+                raise
+        raise AssertionError("unreachable")
+
+    def _discard(self, workdir: Path) -> None:
+        """Kill what an attempt started and remove its directory (before a retry)."""
+        for proc in self._procs:
+            kill_group(proc.pid)
+        for proc in self._procs:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=10)
+        self._procs.clear()
+        shutil.rmtree(workdir, ignore_errors=True)
 
     def _start_in(
         self,
@@ -917,7 +937,7 @@ class ControlPlane:
             if self._stopped:
                 return
             self._stopped = True
-        workdir: Path | None = getattr(self, "_workdir", None)
+        workdir = self._workdir
         pids: set[int] = {p.pid for p in self._procs if p.poll() is None}
         if workdir is not None:
             for name in ("kube-controller-manager", "kube-apiserver", "etcd"):
