@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx2
 import pytest
 from prometheus_client import CollectorRegistry
+from pydantic import Field
 
 from aim_engine.api.core import Secret
+from aim_engine.api.meta import ApiModel, KubeObject
 from aim_engine.runtime import Conflict, KindNotWatched, KubeApi, KubeStore, RuntimeMetrics
 from aim_engine.runtime.fields import build_fields_v1, field_set_view
 from tests.unit.test_runtime_kinds import ConfigMap, Gadget, GadgetSpec, GadgetStatus
@@ -183,3 +185,38 @@ async def test_delete_and_events() -> None:
     event = json.loads(posts[0].content)
     assert event["involvedObject"]["uid"] == "owner-uid"
     assert event["source"]["component"] == "aim-engine"
+
+
+class DefaultedStatus(ApiModel):
+    phase: str = "Pending"
+    conditions: list[str] = Field(default_factory=list)
+
+
+class Defaulted(KubeObject):
+    API_VERSION: ClassVar[str] = "runtime.aim-engine.test/v1"
+    KIND: ClassVar[str] = "Defaulted"
+    PLURAL: ClassVar[str] = "defaulteds"
+    NAMESPACED: ClassVar[bool] = True
+
+    status: DefaultedStatus | None = None
+
+
+async def test_status_fields_at_their_default_compare_equal_to_absent_ones() -> None:
+    rec = Recorder()
+    store = make_store(rec)
+    store.watch(Defaulted)
+    # As the server returns it: the defaulted fields are not in the JSON at all.
+    live = Defaulted.model_validate(
+        {
+            "apiVersion": Defaulted.API_VERSION,
+            "kind": "Defaulted",
+            "metadata": {"name": "d", "namespace": "ns", "resourceVersion": "3"},
+            "status": {},
+        }
+    )
+    store._caches[Defaulted].put(live)
+    await store.apply_status(live.model_copy(update={"status": DefaultedStatus()}))
+    await store.apply_status(
+        live.model_copy(update={"status": DefaultedStatus(phase="Pending", conditions=[])})
+    )
+    assert rec.requests == []

@@ -25,6 +25,10 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic import BaseModel
+
+from aim_engine.api.meta import KubeObject
+
 FieldsV1 = dict[str, Any]
 
 # Metadata the API server owns. It is never part of an apply body nor of a managed field set;
@@ -68,6 +72,39 @@ def apply_body(dumped: Mapping[str, Any]) -> dict[str, Any]:
     meta = body.get("metadata") or {}
     body["metadata"] = {k: v for k, v in meta.items() if k not in SERVER_METADATA}
     return body
+
+
+def apply_body_of(obj: KubeObject, owner: KubeObject | None = None) -> dict[str, Any]:
+    """The apply body for `Store.apply(obj, owner=owner)`, in both stores: `apply_body` of
+    the object, its kind's apiVersion and kind, and a controller owner reference to `owner`
+    (replacing any reference with the owner's uid)."""
+    kind = type(obj)
+    body = apply_body(obj.dump())
+    body["apiVersion"], body["kind"] = kind.API_VERSION, kind.KIND
+    if owner is not None:
+        if not owner.metadata.uid:
+            raise ValueError(
+                f"owner {owner.KIND} {owner.key} has no uid: pass the object read from the store"
+            )
+        ref = owner.owner_reference(controller=True).dump()
+        meta = body["metadata"]
+        refs = [r for r in meta.get("ownerReferences") or () if r.get("uid") != ref["uid"]]
+        meta["ownerReferences"] = [*refs, ref]
+    return body
+
+
+def status_dump(obj: KubeObject) -> dict[str, Any]:
+    """`obj.status` in wire form for comparing and writing, {} when there is none.
+
+    Unlike `dump()`, fields left at their model default are included (and None ones left
+    out), on the desired and on the cached side alike: a default the API server fills in
+    (CRD defaulting) or a default the reconciler did not spell out then compares equal
+    instead of causing a write on every reconcile."""
+    status = getattr(obj, "status", None)
+    if isinstance(status, BaseModel):
+        dumped: dict[str, Any] = status.model_dump(by_alias=True, mode="json", exclude_none=True)
+        return dumped
+    return prune_none(status) if isinstance(status, dict) else {}
 
 
 def field_set_view(body: Mapping[str, Any]) -> dict[str, Any]:

@@ -7,7 +7,7 @@ import builtins
 import contextlib
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any
 
 import msgspec
 
@@ -16,7 +16,13 @@ from aim_engine.api.meta import KubeObject, ObjectKey
 from aim_engine.runtime.cache import KindCache
 from aim_engine.runtime.errors import KindNotWatched, NotFound
 from aim_engine.runtime.events import EventRecorder
-from aim_engine.runtime.fields import apply_body, deep_equal, is_apply_noop, merge_patch, prune_none
+from aim_engine.runtime.fields import (
+    apply_body_of,
+    deep_equal,
+    is_apply_noop,
+    merge_patch,
+    status_dump,
+)
 from aim_engine.runtime.informer import Informer, slim_managed_fields
 from aim_engine.runtime.kube_api import APPLY_PATCH, MERGE_PATCH, KubeApi
 from aim_engine.runtime.metrics import RuntimeMetrics
@@ -26,18 +32,6 @@ from aim_engine.runtime.store import FIELD_MANAGER, ChangeEvent, EventType, Inde
 log = logging.getLogger(__name__)
 
 _decode = msgspec.json.Decoder()
-_T = TypeVar("_T", bound=KubeObject)
-
-
-def with_owner(body: dict[str, Any], owner: KubeObject) -> dict[str, Any]:
-    """`body` with a controller owner reference to `owner` (replacing one with its uid)."""
-    if not owner.metadata.uid:
-        raise ValueError(f"owner {owner.KIND} {owner.key} has no uid: pass the object read from the store")
-    ref = owner.owner_reference(controller=True).dump()
-    meta = body.setdefault("metadata", {})
-    refs = [r for r in meta.get("ownerReferences") or () if r.get("uid") != ref["uid"]]
-    meta["ownerReferences"] = [*refs, ref]
-    return body
 
 
 def live_dump(obj: KubeObject) -> dict[str, Any]:
@@ -138,10 +132,7 @@ class KubeStore(Store):
 
     async def apply(self, obj: K, *, owner: KubeObject | None = None) -> K:
         kind = type(obj)
-        body = apply_body(obj.dump())
-        body["apiVersion"], body["kind"] = kind.API_VERSION, kind.KIND
-        if owner is not None:
-            with_owner(body, owner)
+        body = apply_body_of(obj, owner)
         key = object_key(kind, obj.name, obj.namespace)
         live = self._cached(kind, key)
         if live is not None and is_apply_noop(body, live_dump(live), self.field_manager):
@@ -157,12 +148,12 @@ class KubeStore(Store):
     async def apply_status(self, obj: K) -> K:
         kind = type(obj)
         key = object_key(kind, obj.name, obj.namespace)
-        desired = prune_none(obj.dump().get("status")) or {}
+        desired = status_dump(obj)
         live = self._cached(kind, key)
         if live is None:
             # Not cached (yet): read it, to diff against and to know its version.
             live = kind.model_validate_json(await self.api.request("GET", object_path(kind, key)))
-        current = prune_none(live_dump(live).get("status")) or {}
+        current = status_dump(live)
         if deep_equal(desired, current):
             self.metrics.api_writes_skipped.labels("status", kind.KIND).inc()
             return live
@@ -199,7 +190,7 @@ class KubeStore(Store):
         self.metrics.api_writes.labels("event", "Event").inc()
         await self.api.request("POST", collection_path(Event, namespace), body=body)
 
-    def _absorb(self, kind: type[_T], raw: bytes) -> _T:
+    def _absorb(self, kind: type[K], raw: bytes) -> K:
         """Parse a write's response and write it through to the cache."""
         data = _decode.decode(raw)
         slim_managed_fields(data, self.field_manager)

@@ -43,9 +43,10 @@ from aim_engine.runtime.errors import Conflict, KindNotWatched, NotFound
 from aim_engine.runtime.events import build_event
 from aim_engine.runtime.fields import (
     ASSOCIATIVE_LISTS,
+    SERVER_METADATA,
     SET_LISTS,
     FieldsV1,
-    apply_body,
+    apply_body_of,
     build_fields_v1,
     canonical_json,
     deep_equal,
@@ -53,8 +54,8 @@ from aim_engine.runtime.fields import (
     is_apply_noop,
     managed_fields,
     prune_none,
+    status_dump,
 )
-from aim_engine.runtime.kube_store import with_owner
 from aim_engine.runtime.metrics import RuntimeMetrics
 from aim_engine.runtime.resources import group_of, kind_label, object_key
 from aim_engine.runtime.store import FIELD_MANAGER, ChangeEvent, EventType, IndexFunc, K, Store
@@ -212,7 +213,7 @@ class MemoryStore(Store):
             raise Conflict(409, "AlreadyExists", f"{kind.KIND} {key} already exists")
         raw = prune_none(obj.dump())
         raw["apiVersion"], raw["kind"] = kind.API_VERSION, kind.KIND
-        raw["metadata"] = {k: v for k, v in raw.get("metadata", {}).items() if k not in ("managedFields",)}
+        raw["metadata"] = {k: v for k, v in raw.get("metadata", {}).items() if k not in SERVER_METADATA}
         self._count("create", kind)
         return self._put(kind_id(kind), key, self._initialise(raw, key))
 
@@ -229,8 +230,8 @@ class MemoryStore(Store):
             raise Conflict(409, "Conflict", f"{kind.KIND} {key}: object was modified")
         raw = prune_none(obj.dump())
         raw["apiVersion"], raw["kind"] = kind.API_VERSION, kind.KIND
-        new_meta = {k: v for k, v in raw.get("metadata", {}).items() if k not in _SERVER_OWNED}
-        raw["metadata"] = {**{k: v for k, v in live["metadata"].items() if k in _SERVER_OWNED}, **new_meta}
+        new_meta = {k: v for k, v in raw.get("metadata", {}).items() if k not in SERVER_METADATA}
+        raw["metadata"] = {**{k: v for k, v in live["metadata"].items() if k in SERVER_METADATA}, **new_meta}
         if "status" in live:
             raw["status"] = live["status"]
         else:
@@ -243,10 +244,7 @@ class MemoryStore(Store):
     async def apply(self, obj: K, *, owner: KubeObject | None = None) -> K:
         kind = type(obj)
         kid, key = kind_id(kind), self._key_of(kind, obj)
-        body = apply_body(obj.dump())
-        body["apiVersion"], body["kind"] = kind.API_VERSION, kind.KIND
-        if owner is not None:
-            with_owner(body, owner)
+        body = apply_body_of(obj, owner)
         live = self._stored.get(kid, {}).get(key)
         if live is not None and is_apply_noop(body, live, self.field_manager):
             self._count("apply", kind, skipped=True)
@@ -291,8 +289,8 @@ class MemoryStore(Store):
         live = self._stored.get(kid, {}).get(key)
         if live is None:
             raise NotFound(404, "NotFound", f"{kind.KIND} {key} not found")
-        desired = prune_none(obj.dump().get("status")) or {}
-        if deep_equal(desired, prune_none(live.get("status")) or {}):
+        desired = status_dump(obj)
+        if deep_equal(desired, status_dump(self._require_view(kind, live))):
             self._count("status", kind, skipped=True)
             return self._require_view(kind, live)
         self._count("status", kind)
@@ -303,7 +301,7 @@ class MemoryStore(Store):
                 "Conflict",
                 f"Operation cannot be fulfilled on {kind.PLURAL} {key.name!r}: object was modified",
             )
-        raw = {**live, "status": _copy(desired)}
+        raw = {**live, "metadata": dict(live["metadata"]), "status": _copy(desired)}
         if not desired:
             del raw["status"]
         return self._require_view(kind, self._commit(kid, key, live, raw))
@@ -435,15 +433,18 @@ class MemoryStore(Store):
             return None
 
     def _require_view(self, kind: type[K], raw: Mapping[str, Any]) -> K:
+        """`raw` as a `kind` object: the cached one when it is current, else parsed."""
+        cache: KindCache[K] | None = self._caches.get(kind)
+        meta = raw["metadata"]
+        cached = (
+            cache.get(ObjectKey(meta.get("namespace") or "", meta["name"])) if cache is not None else None
+        )
+        if cached is not None and cached.metadata.resource_version == meta.get("resourceVersion"):
+            return cached
         obj = self._view(kind, raw)
         if obj is None:
             raise ValueError(f"{kind.KIND} {raw['metadata'].get('name')} does not parse after the write")
         return obj
-
-
-_SERVER_OWNED = frozenset(
-    {"uid", "resourceVersion", "generation", "creationTimestamp", "deletionTimestamp", "managedFields"}
-)
 
 
 def _same_fields(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:

@@ -33,4 +33,4 @@ def object_path(kind: type[KubeObject], key: ObjectKey, subresource: str | None 
 
 def object_key(kind: type[KubeObject], name: str, namespace: str | None) -> ObjectKey:
     """The cache key of an object: namespace "" for cluster-scoped kinds whatever was passed."""
-    return ObjectKey(namespace or "" if kind.NAMESPACED else "", name)
+    return ObjectKey((namespace or "") if kind.NAMESPACED else "", name)

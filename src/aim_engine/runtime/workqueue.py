@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
 T = TypeVar("T", bound=Hashable)
+T_contra = TypeVar("T_contra", bound=Hashable, contravariant=True)
 
 
 @dataclass(frozen=True)
@@ -38,12 +39,12 @@ class ExponentialBackoff:
         return min(self.cap, self.initial * self.factor**exponent)
 
 
-class QueueObserver(Protocol[T]):  # type: ignore[misc]
+class QueueObserver(Protocol[T_contra]):
     """Metric hooks; the queue itself stays free of prometheus."""
 
-    def added(self, item: T) -> None: ...
-    def retried(self, item: T) -> None: ...
-    def depth_changed(self, item: T, delta: int) -> None: ...
+    def added(self, item: T_contra) -> None: ...
+    def retried(self, item: T_contra) -> None: ...
+    def depth_changed(self, item: T_contra, delta: int) -> None: ...
 
 
 class ShutDown(Exception):
