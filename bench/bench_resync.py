@@ -15,6 +15,17 @@ owned ConfigMap (server-side apply) and one status per gadget. Measured:
   phases run untraced), and this process's resident set size at the end.
 
 Prints JSON and a Markdown table row. A benchmark, not a test: nothing here passes or fails.
+
+Recorded on the 2-core development machine (2026-11-23), 1,000 gadgets:
+
+| workers | floor s | converge s | x floor | obj/s | writes/obj | at rest | resync+restart | heap MB |
+|---|---|---|---|---|---|---|---|---|
+| 4 | 6.33 | 6.51 | 1.03 | 154 | 2.0 | 0 | 0 | 16.7 |
+| 8 | 5.67 | 7.21 | 1.27 | 139 | 2.0 | 0 | 0 | 18.5 |
+
+A full requeue of the 1,000 settled gadgets takes about 0.1 s (reads from the cache only); a
+restarted operator lists and settles in 0.1-0.5 s. The heap figure covers the typed caches of
+1,000 gadgets and 1,000 ConfigMaps (about 4.5 KB per cached object) plus the runtime.
 """
 
 from __future__ import annotations
