@@ -1,16 +1,20 @@
 """The typed object cache of one kind, shared by the informers (KubeStore) and MemoryStore:
-objects by key and by namespace, indexes, and change notification to subscribers."""
+objects by key and by namespace, indexes, and change notification to subscribers; and
+`CachedStore`, the Store reads both implementations answer from these caches."""
 
 from __future__ import annotations
 
+import builtins
 import logging
+from abc import abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Generic
+from typing import Any, Generic
 
-from aim_engine.api.meta import ObjectKey
-from aim_engine.runtime.resources import kind_label
-from aim_engine.runtime.store import ChangeEvent, IndexFunc, K
+from aim_engine.api.meta import KubeObject, ObjectKey
+from aim_engine.runtime.errors import KindNotWatched
+from aim_engine.runtime.resources import kind_label, object_key
+from aim_engine.runtime.store import ChangeEvent, IndexFunc, K, Store
 
 log = logging.getLogger(__name__)
 
@@ -189,3 +193,49 @@ class KindCache(Generic[K]):
                 "change handler failed",
                 extra={"kind": self.label, "object": str(event.obj.key), "change": event.type},
             )
+
+
+class CachedStore(Store):
+    """Registration and reads over one `KindCache` per watched kind. Subclasses create the
+    caches in `watch` (and fill them: informers, or the stored objects)."""
+
+    def __init__(self) -> None:
+        self._caches: dict[type[KubeObject], KindCache[Any]] = {}
+
+    @abstractmethod
+    def watch(self, kind: type[KubeObject]) -> None: ...
+
+    def subscribe(self, kind: type[K], handler: Callable[[ChangeEvent[K]], None]) -> None:
+        self.watch(kind)
+        self._caches[kind].subscribe(handler)
+
+    def add_index(self, kind: type[K], name: str, fn: IndexFunc[K]) -> None:
+        self.watch(kind)
+        self._caches[kind].add_index(name, fn)
+
+    def get(self, kind: type[K], name: str, namespace: str | None = None) -> K | None:
+        return self._cache(kind).get(object_key(kind, name, namespace))
+
+    def list(
+        self,
+        kind: type[K],
+        namespace: str | None = None,
+        *,
+        labels: Mapping[str, str] | None = None,
+        index: tuple[str, str] | None = None,
+    ) -> builtins.list[K]:
+        return self._cache(kind).select(namespace, labels, index)
+
+    def _cache(self, kind: type[K]) -> KindCache[K]:
+        cache = self._caches.get(kind)
+        if cache is None:
+            raise KindNotWatched(
+                f"{kind_label(kind)} is not watched: register it through a reconciler (kind, owns, "
+                "watches) or Store.watch before the store starts"
+            )
+        return cache
+
+    def _cached(self, kind: type[K], key: ObjectKey) -> K | None:
+        """The cached object, None when absent or when the kind is not watched."""
+        cache: KindCache[K] | None = self._caches.get(kind)
+        return cache.get(key) if cache is not None else None

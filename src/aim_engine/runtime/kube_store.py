@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import builtins
 import contextlib
 import logging
-from collections.abc import Callable, Mapping
 from typing import Any
 
 import msgspec
 
 from aim_engine.api.core import Event, Secret
-from aim_engine.api.meta import KubeObject, ObjectKey
-from aim_engine.runtime.cache import KindCache
-from aim_engine.runtime.errors import KindNotWatched, NotFound
+from aim_engine.api.meta import KubeObject
+from aim_engine.runtime.cache import CachedStore, KindCache
+from aim_engine.runtime.errors import NotFound
 from aim_engine.runtime.events import EventRecorder
 from aim_engine.runtime.fields import (
     apply_body_of,
@@ -27,7 +25,7 @@ from aim_engine.runtime.informer import Informer, slim_managed_fields
 from aim_engine.runtime.kube_api import APPLY_PATCH, MERGE_PATCH, KubeApi
 from aim_engine.runtime.metrics import RuntimeMetrics
 from aim_engine.runtime.resources import collection_path, kind_label, object_key, object_path
-from aim_engine.runtime.store import FIELD_MANAGER, ChangeEvent, EventType, IndexFunc, K, Store
+from aim_engine.runtime.store import FIELD_MANAGER, EventType, K
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +36,7 @@ def live_dump(obj: KubeObject) -> dict[str, Any]:
     return obj.model_dump(by_alias=True, exclude_unset=True, mode="json")
 
 
-class KubeStore(Store):
+class KubeStore(CachedStore):
     """Store backed by a cluster.
 
     Every kind a reconciler needs is cached cluster-wide by an informer (registered through
@@ -57,11 +55,11 @@ class KubeStore(Store):
         watch_timeout: float = 300.0,
         event_instance: str | None = None,
     ) -> None:
+        super().__init__()
         self.api = api
         self.metrics = metrics or RuntimeMetrics.default()
         self.field_manager = field_manager
         self._watch_timeout = watch_timeout
-        self._caches: dict[type[KubeObject], KindCache[Any]] = {}
         self._informers: dict[type[KubeObject], Informer[Any]] = {}
         self._tasks: dict[type[KubeObject], asyncio.Task[None]] = {}
         self._started = False
@@ -87,39 +85,6 @@ class KubeStore(Store):
         )
         if self._started:
             self._start_informer(kind)
-
-    def subscribe(self, kind: type[K], handler: Callable[[ChangeEvent[K]], None]) -> None:
-        self.watch(kind)
-        self._caches[kind].subscribe(handler)
-
-    def add_index(self, kind: type[K], name: str, fn: IndexFunc[K]) -> None:
-        self.watch(kind)
-        self._caches[kind].add_index(name, fn)
-
-    def _cache(self, kind: type[K]) -> KindCache[K]:
-        cache = self._caches.get(kind)
-        if cache is None:
-            raise KindNotWatched(f"{kind_label(kind)} is not watched; register it before the store starts")
-        return cache
-
-    def _cached(self, kind: type[K], key: ObjectKey) -> K | None:
-        cache: KindCache[K] | None = self._caches.get(kind)
-        return cache.get(key) if cache is not None else None
-
-    # --- reads ---
-
-    def get(self, kind: type[K], name: str, namespace: str | None = None) -> K | None:
-        return self._cache(kind).get(object_key(kind, name, namespace))
-
-    def list(
-        self,
-        kind: type[K],
-        namespace: str | None = None,
-        *,
-        labels: Mapping[str, str] | None = None,
-        index: tuple[str, str] | None = None,
-    ) -> builtins.list[K]:
-        return self._cache(kind).select(namespace, labels, index)
 
     async def read_secret(self, namespace: str, name: str) -> Secret | None:
         try:

@@ -38,8 +38,8 @@ from pydantic import ValidationError
 
 from aim_engine.api.core import Secret
 from aim_engine.api.meta import KubeObject, ObjectKey
-from aim_engine.runtime.cache import KindCache
-from aim_engine.runtime.errors import Conflict, KindNotWatched, NotFound
+from aim_engine.runtime.cache import CachedStore, KindCache
+from aim_engine.runtime.errors import Conflict, NotFound
 from aim_engine.runtime.events import build_event
 from aim_engine.runtime.fields import (
     ASSOCIATIVE_LISTS,
@@ -58,7 +58,7 @@ from aim_engine.runtime.fields import (
 )
 from aim_engine.runtime.metrics import RuntimeMetrics
 from aim_engine.runtime.resources import group_of, kind_label, object_key
-from aim_engine.runtime.store import FIELD_MANAGER, ChangeEvent, EventType, IndexFunc, K, Store
+from aim_engine.runtime.store import FIELD_MANAGER, EventType, K
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ def _spec_part(raw: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in raw.items() if k not in ("metadata", "status", "apiVersion", "kind")}
 
 
-class MemoryStore(Store):
+class MemoryStore(CachedStore):
     def __init__(
         self,
         kinds: Iterable[type[KubeObject]] = (),
@@ -96,12 +96,12 @@ class MemoryStore(Store):
         metrics: RuntimeMetrics | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        super().__init__()
         self.field_manager = field_manager
         self.metrics = metrics
         self._clock = clock
         self._stored: dict[KindId, dict[ObjectKey, dict[str, Any]]] = {}
         self._views: dict[KindId, list[KindCache[Any]]] = {}
-        self._caches: dict[type[KubeObject], KindCache[Any]] = {}
         self._uids: dict[str, tuple[KindId, ObjectKey]] = {}
         self._revision = itertools.count(1)
         self._uid_seq = itertools.count(1)
@@ -129,38 +129,11 @@ class MemoryStore(Store):
                 cache.put(obj, notify=False)
         cache.synced = True
 
-    def subscribe(self, kind: type[K], handler: Callable[[ChangeEvent[K]], None]) -> None:
-        self.watch(kind)
-        self._caches[kind].subscribe(handler)
-
-    def add_index(self, kind: type[K], name: str, fn: IndexFunc[K]) -> None:
-        self.watch(kind)
-        self._caches[kind].add_index(name, fn)
-
-    def _cache(self, kind: type[K]) -> KindCache[K]:
-        cache = self._caches.get(kind)
-        if cache is None:
-            raise KindNotWatched(f"{kind_label(kind)} is not watched; register it (MemoryStore(kinds=...))")
-        return cache
-
     def _class_for(self, api_version: str, kind: str) -> type[KubeObject] | None:
         exact = next((c for c in self._caches if api_version == c.API_VERSION and kind == c.KIND), None)
         return exact or next((c for c in self._caches if kind_id(c) == (group_of(api_version), kind)), None)
 
     # --- reads ---
-
-    def get(self, kind: type[K], name: str, namespace: str | None = None) -> K | None:
-        return self._cache(kind).get(object_key(kind, name, namespace))
-
-    def list(
-        self,
-        kind: type[K],
-        namespace: str | None = None,
-        *,
-        labels: Mapping[str, str] | None = None,
-        index: tuple[str, str] | None = None,
-    ) -> builtins.list[K]:
-        return self._cache(kind).select(namespace, labels, index)
 
     async def read_secret(self, namespace: str, name: str) -> Secret | None:
         raw = self._stored.get(kind_id(Secret), {}).get(ObjectKey(namespace, name))
