@@ -71,6 +71,27 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         choices=["debug", "info", "warning", "error"],
         help="(default info)",
     )
+    p.add_argument(
+        "--insecure-registry",
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="registry (host[:port]) reachable over plain HTTP or unverified HTTPS (repeatable)",
+    )
+    p.add_argument(
+        "--allowed-registry",
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="inspect images only from these registries (host[:port]; repeatable; default: any)",
+    )
+    p.add_argument("--ca-bundle", metavar="FILE", help="extra PEM CA certificates trusted for registries")
+    p.add_argument(
+        "--platform",
+        default="linux/amd64",
+        metavar="OS/ARCH",
+        help="image platform to inspect (default linux/amd64)",
+    )
     # Which reconcilers to run: MODULE:FUNCTION(store, settings). Tests point it at their own.
     p.add_argument("--reconcilers", default=DEFAULT_RECONCILERS, help=argparse.SUPPRESS)
     p.set_defaults(func=run_command)
@@ -95,11 +116,13 @@ def run_command(args: argparse.Namespace) -> int:
     from aim_engine.runtime.operator import OperatorSettings
 
     configure_logging(args.log_level)
-    try:
-        factory = load_factory(args.reconcilers)
-    except SystemExit as exc:
-        print(exc, file=sys.stderr)
-        return 2
+    factory: Any = None
+    if args.reconcilers != DEFAULT_RECONCILERS:
+        try:
+            factory = load_factory(args.reconcilers)
+        except SystemExit as exc:
+            print(exc, file=sys.stderr)
+            return 2
     settings = OperatorSettings(
         namespace=args.namespace,
         concurrency=args.concurrency,
@@ -110,10 +133,31 @@ def run_command(args: argparse.Namespace) -> int:
         metrics_address=args.metrics_address,
         health_address=args.health_address,
     )
-    return asyncio.run(_run(args.kubeconfig, settings, factory))
+    try:
+        controllers = _controller_settings(args)
+    except ValueError as exc:
+        print(f"aim-engine run: {exc}", file=sys.stderr)
+        return 2
+    return asyncio.run(_run(args.kubeconfig, settings, factory, controllers))
 
 
-async def _run(kubeconfig: str | None, settings: Any, factory: Any) -> int:
+def _controller_settings(args: argparse.Namespace) -> Any:
+    from aim_engine.controllers import ControllerSettings
+    from aim_engine.registry.settings import RegistrySettings
+
+    registry = RegistrySettings(
+        insecure_registries=tuple(args.insecure_registry),
+        ca_bundle=args.ca_bundle,
+        platform=args.platform,
+    )
+    return ControllerSettings(
+        operator_namespace=args.namespace, registry=registry, allowed_registries=tuple(args.allowed_registry)
+    )
+
+
+async def _run(kubeconfig: str | None, settings: Any, factory: Any, controllers: Any) -> int:
+    from aim_engine.controllers import build_reconcilers
+    from aim_engine.registry.inspector import ImageInspector
     from aim_engine.runtime.errors import LeadershipLost
     from aim_engine.runtime.kube_api import KubeApi, load_config
     from aim_engine.runtime.operator import Operator
@@ -123,6 +167,13 @@ async def _run(kubeconfig: str | None, settings: Any, factory: Any) -> int:
     except Exception as exc:
         log.error("cannot load the cluster configuration: %s", exc)
         return 2
+    # One image inspector (and its caches) for the life of the process.
+    inspector = ImageInspector(controllers.registry)
+    if factory is None:
+
+        def factory(store: Any, _settings: Any) -> Any:
+            return build_reconcilers(store, controllers, inspector)
+
     try:
         operator = Operator(api, settings, factory)
         loop = asyncio.get_running_loop()
@@ -145,6 +196,7 @@ async def _run(kubeconfig: str | None, settings: Any, factory: Any) -> int:
         log.exception("operator failed")
         return 1
     finally:
+        await inspector.aclose()
         await api.close()
     log.info("stopped")
     return 0

@@ -1,0 +1,60 @@
+"""The command line: sub-commands are wired, settings are built from flags, failures are one line."""
+
+from __future__ import annotations
+
+import pytest
+
+from aim_engine.cli import build_parser, main
+from aim_engine.cli_run import _controller_settings
+
+
+def test_every_subcommand_is_registered() -> None:
+    parser = build_parser()
+    for command in ("crds", "inspect", "run"):
+        args = parser.parse_args([command, "x"] if command == "inspect" else [command])
+        assert callable(args.func)
+
+
+def test_run_builds_controller_settings_from_flags() -> None:
+    args = build_parser().parse_args(
+        [
+            "run",
+            "--namespace",
+            "ops",
+            "--insecure-registry",
+            "mirror.local:5000",
+            "--allowed-registry",
+            "mirror.local:5000",
+            "--platform",
+            "linux/arm64",
+        ]
+    )
+    settings = _controller_settings(args)
+    assert settings.operator_namespace == "ops"
+    assert settings.registry.insecure_registries == ("mirror.local:5000",)
+    assert str(settings.registry.platform) == "linux/arm64"
+    assert settings.allows("mirror.local:5000")
+    assert not settings.allows("docker.io")
+
+
+def test_allowed_registry_without_port_allows_every_port() -> None:
+    from aim_engine.controllers import ControllerSettings
+
+    settings = ControllerSettings(allowed_registries=("127.0.0.1",))
+    assert settings.allows("127.0.0.1:5000")
+    assert settings.allows("127.0.0.1")
+    assert not settings.allows("127.0.0.2:5000")
+    assert ControllerSettings().allows("anything.example")
+
+
+def test_run_with_a_missing_kubeconfig_fails_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(
+        ["run", "--kubeconfig", "/nonexistent/kubeconfig", "--no-leader-elect", "--metrics-address", "0"]
+    )
+    assert code == 2
+
+
+def test_crds_prints_every_crd(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["crds"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("kind: CustomResourceDefinition") == 9
