@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator
 
 import pytest_asyncio
 
-from tests.support.kube import KubeCluster
 from tests.support.aim_operator import RunningOperator, start_operator
+from tests.support.kube import KubeCluster
 from tests.support.registries import Registries
 
 
