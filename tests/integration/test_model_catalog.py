@@ -13,11 +13,12 @@ import pytest_asyncio
 
 from aim_engine.runtime.errors import NotFound
 from aim_engine.runtime.kube_api import KubeApi
-from tests.support.aim_operator import GROUP, RunningOperator, admin_api, eventually
+from tests.support.aim_operator import GROUP, RunningOperator, admin_api
 from tests.support.kube import KubeCluster
 from tests.support.kube_plugin import unique_name
 from tests.support.oci_images import ImageBuilder, ImageSpec
 from tests.support.registries import Registries, RegistryEndpoint
+from tests.support.waiting import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group(GROUP)]
 

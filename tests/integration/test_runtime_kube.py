@@ -13,7 +13,6 @@ from aim_engine.runtime.resources import object_path
 from tests.integration.test_runtime_support import (
     admin_fixture,  # noqa: F401 - the `admin` fixture
     create,
-    eventually,
     gadget_body,
     observed_size,
     operator,
@@ -21,6 +20,7 @@ from tests.integration.test_runtime_support import (
     status_of,
 )
 from tests.support.kube import KubeCluster
+from tests.support.waiting import eventually
 from tests.unit.test_runtime_kinds import ConfigMap, Gadget, GadgetReconciler, GadgetStatus, child_name
 
 pytestmark = pytest.mark.integration

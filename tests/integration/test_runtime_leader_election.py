@@ -23,13 +23,13 @@ from aim_engine.runtime import KubeApi, Operator, OperatorSettings, Reconciler, 
 from tests.integration.test_runtime_support import (
     admin_fixture,  # noqa: F401 - the `admin` fixture
     create,
-    eventually,
     gadget_body,
     observed_size,
     operator_api,
     read_gadget,
 )
 from tests.support.kube import REPO, KubeCluster, free_ports
+from tests.support.waiting import eventually
 from tests.unit.test_runtime_kinds import GadgetReconciler
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

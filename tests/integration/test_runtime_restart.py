@@ -14,13 +14,13 @@ from aim_engine.runtime.resources import object_path
 from tests.integration.test_runtime_support import (
     admin_fixture,  # noqa: F401 - the `admin` fixture
     create,
-    eventually,
     gadget_body,
     observed_size,
     operator,
     read_gadget,
 )
 from tests.support.kube import KubeCluster
+from tests.support.waiting import eventually
 from tests.unit.test_runtime_kinds import ConfigMap, Gadget, GadgetReconciler, child_name
 
 pytestmark = [pytest.mark.integration, pytest.mark.kube_exclusive, pytest.mark.slow]

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -112,22 +111,6 @@ async def read_gadget(api: KubeApi, key: ObjectKey) -> Gadget | None:
         return Gadget.model_validate_json(await api.request("GET", object_path(Gadget, key)))
     except NotFound:
         return None
-
-
-async def eventually(
-    probe: Callable[[], Awaitable[T]], check: Callable[[T], bool], *, within: float = 30.0, what: str = ""
-) -> T:
-    """Poll `probe` until `check` accepts its result; fail with the last value seen."""
-    deadline = time.monotonic() + within
-    value = await probe()
-    while not check(value):
-        if time.monotonic() > deadline:
-            raise AssertionError(
-                f"timed out after {within:.0f}s waiting for {what or 'condition'}; last: {value!r}"
-            )
-        await asyncio.sleep(0.05)
-        value = await probe()
-    return value
 
 
 def status_of(gadget: Gadget | None) -> GadgetStatus | None:

@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import ssl
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -151,19 +150,3 @@ async def start_operator(
             raise AssertionError("the operator's caches did not sync within 30s")
         await asyncio.sleep(0.05)
     return RunningOperator(store, manager, inspector, task)
-
-
-async def eventually(
-    probe: Callable[[], Awaitable[T]], check: Callable[[T], bool], *, within: float = 30.0, what: str = ""
-) -> T:
-    """Poll `probe` until `check` accepts its result; fail with the last value seen."""
-    deadline = time.monotonic() + within
-    value = await probe()
-    while not check(value):
-        if time.monotonic() > deadline:
-            raise AssertionError(
-                f"timed out after {within:.0f}s waiting for {what or 'condition'}; last: {value!r}"
-            )
-        await asyncio.sleep(0.2)
-        value = await probe()
-    return value
