@@ -1,4 +1,10 @@
-{{- define "aim-engine.fullname" -}}{{ .Release.Name }}-aim-engine{{- end -}}
+{{- define "aim-engine.fullname" -}}
+{{- if contains "aim-engine" .Release.Name -}}
+{{ .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else -}}
+{{ printf "%s-aim-engine" .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- end -}}
+{{- end -}}
 {{- define "aim-engine.labels" -}}
 app.kubernetes.io/name: aim-engine
 app.kubernetes.io/instance: {{ .Release.Name }}
