@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import yaml
 
-from aim_engine import __version__
+from aim_engine import __version__, cli_inspect, cli_run
 from aim_engine.api.crds import all_crds, crd_file_name
 from aim_engine.api.reference import markdown
-
-# Sub-command modules; each exposes `register(subparsers)`.
-_COMMAND_MODULES = (
-    "aim_engine.cli_inspect",
-    "aim_engine.cli_run",
-)
 
 
 def _crds(args: argparse.Namespace) -> int:
@@ -52,14 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     crds.add_argument("--output-dir", help="write one file per CRD into this directory instead")
     crds.add_argument("--reference", action="store_true", help="print the field reference as Markdown")
     crds.set_defaults(func=_crds)
-    for module_name in _COMMAND_MODULES:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue
-        module.register(subparsers)
+    cli_inspect.register(subparsers)
+    cli_run.register(subparsers)
     return parser
 
 
