@@ -37,18 +37,20 @@ def _write_key(path: Path, key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) 
     path.chmod(0o600)
 
 
-def generate_pki(directory: Path) -> Pki:
-    directory.mkdir(parents=True, exist_ok=True)
+def validity(days: int) -> tuple[datetime.datetime, datetime.datetime]:
     now = datetime.datetime.now(datetime.UTC)
-    not_before, not_after = now - datetime.timedelta(hours=1), now + datetime.timedelta(days=2)
+    return now - datetime.timedelta(hours=1), now + datetime.timedelta(days=days)
 
-    # EC keys are fast to generate; the token signer must be RSA (distribution expects RS256 here).
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_cert = (
+
+def new_ca(common_name: str, *, days: int) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    """A self-signed CA (EC keys: fast to generate)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    not_before, not_after = validity(days)
+    cert = (
         x509.CertificateBuilder()
-        .subject_name(_name("aim-engine test CA"))
-        .issuer_name(_name("aim-engine test CA"))
-        .public_key(ca_key.public_key())
+        .subject_name(_name(common_name))
+        .issuer_name(_name(common_name))
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(not_before)
         .not_valid_after(not_after)
@@ -67,25 +69,32 @@ def generate_pki(directory: Path) -> Pki:
             ),
             critical=True,
         )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-        .sign(ca_key, hashes.SHA256())
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
     )
+    return key, cert
 
-    server_key = ec.generate_private_key(ec.SECP256R1())
-    server_cert = (
+
+def issue_server_cert(
+    ca_key: ec.EllipticCurvePrivateKey,
+    ca_cert: x509.Certificate,
+    common_name: str,
+    sans: list[x509.GeneralName],
+    *,
+    days: int,
+) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    """A TLS server certificate for `sans`, signed by the CA."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    not_before, not_after = validity(days)
+    cert = (
         x509.CertificateBuilder()
-        .subject_name(_name("127.0.0.1"))
+        .subject_name(_name(common_name))
         .issuer_name(ca_cert.subject)
-        .public_key(server_key.public_key())
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(not_before)
         .not_valid_after(not_after)
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
-            ),
-            critical=False,
-        )
+        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
@@ -93,8 +102,25 @@ def generate_pki(directory: Path) -> Pki:
         )
         .sign(ca_key, hashes.SHA256())
     )
+    return key, cert
 
+
+def write_cert(path: Path, cert: x509.Certificate) -> None:
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+
+def loopback_sans() -> list[x509.GeneralName]:
+    return [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+
+
+def generate_pki(directory: Path) -> Pki:
+    directory.mkdir(parents=True, exist_ok=True)
+    ca_key, ca_cert = new_ca("aim-engine test CA", days=2)
+    server_key, server_cert = issue_server_cert(ca_key, ca_cert, "127.0.0.1", loopback_sans(), days=2)
+
+    # The token signer must be RSA: distribution expects RS256 here.
     token_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    not_before, not_after = validity(2)
     token_cert = (
         x509.CertificateBuilder()
         .subject_name(_name("aim-engine test token signer"))
@@ -113,9 +139,9 @@ def generate_pki(directory: Path) -> Pki:
         token_cert=directory / "token.crt",
         token_key=directory / "token.key",
     )
-    pki.ca_cert.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
-    pki.server_cert.write_bytes(server_cert.public_bytes(serialization.Encoding.PEM))
+    write_cert(pki.ca_cert, ca_cert)
+    write_cert(pki.server_cert, server_cert)
     _write_key(pki.server_key, server_key)
-    pki.token_cert.write_bytes(token_cert.public_bytes(serialization.Encoding.PEM))
+    write_cert(pki.token_cert, token_cert)
     _write_key(pki.token_key, token_key)
     return pki
