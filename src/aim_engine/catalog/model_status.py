@@ -40,6 +40,8 @@ class ImageOutcome:
     """Set when the registry was asked just now: the image reference that was inspected..."""
     digest: str | None = None
     """...and the digest of the manifest that was read."""
+    retry_after: float | None = None
+    """Seconds the registry asked us to wait before trying again (HTTP Retry-After)."""
 
 
 def metadata_found(metadata: ImageMetadata, source: str) -> ImageOutcome:
@@ -58,12 +60,15 @@ def metadata_found(metadata: ImageMetadata, source: str) -> ImageOutcome:
     )
 
 
-def metadata_failed(message: str, reason: str, *, transient: bool) -> ImageOutcome:
+def metadata_failed(
+    message: str, reason: str, *, transient: bool, retry_after: float | None = None
+) -> ImageOutcome:
     return ImageOutcome(
         Cond(IMAGE_METADATA, "False", "MetadataExtractionFailed", message),
         None,
         "transient" if transient else "permanent",
         reason,
+        retry_after=retry_after,
     )
 
 

@@ -33,7 +33,7 @@ from aim_engine.catalog import templates as tp
 from aim_engine.controllers.indexes import MODEL_NAME, RUNTIME_CONFIG
 from aim_engine.controllers.settings import ControllerSettings
 from aim_engine.registry.credentials import Keychain, credentials_from_pull_secret
-from aim_engine.registry.errors import PullSecretError, RegistryError
+from aim_engine.registry.errors import PullSecretError, RegistryError, RegistryUnavailableError
 from aim_engine.registry.inspector import ImageInspector
 from aim_engine.registry.reference import parse_reference
 from aim_engine.runtime.reconciler import Reconciler, Result, Watch
@@ -194,6 +194,8 @@ class ModelReconciler(Reconciler):
             return keychain
         try:
             inspected = await self.inspector.inspect(image, keychain)
+        except RegistryUnavailableError as exc:
+            return ms.metadata_failed(str(exc), exc.reason, transient=True, retry_after=exc.retry_after)
         except RegistryError as exc:
             return ms.metadata_failed(str(exc), exc.reason, transient=exc.transient)
         found = ms.metadata_found(inspected.metadata, _inspected(image, inspected.digest))
@@ -296,7 +298,9 @@ class ModelReconciler(Reconciler):
         attempts = self._failures.get(key, 0) + 1
         self._failures[key] = attempts
         base, cap = RETRY_TRANSIENT if image.failure == "transient" else RETRY_PERMANENT
-        return Result(requeue_after=min(cap, base * 2 ** (attempts - 1)))
+        delay = min(cap, base * 2 ** (attempts - 1))
+        # A registry that says when to come back (429/503 Retry-After) is not asked sooner.
+        return Result(requeue_after=max(delay, image.retry_after or 0.0))
 
 
 def _inspected(image: str, digest: str | None) -> str:

@@ -1,0 +1,191 @@
+"""The model and template controllers run to a fixpoint on the in-memory store: no cluster and
+no registry (models use spec.imageMetadata or are custom). The same code runs on the real API
+server in tests/integration/test_model_catalog.py; these are the fast checks of its logic."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from aim_engine.api import AIM_KINDS
+from aim_engine.api.core import Node
+from aim_engine.api.v1alpha1 import AIMClusterModel
+from aim_engine.controllers import ControllerSettings, build_reconcilers
+from aim_engine.registry.inspector import ImageInspector
+from aim_engine.runtime.fixpoint import run_until_idle
+from aim_engine.runtime.manager import Manager
+from aim_engine.runtime.memory_store import MemoryStore
+from aim_engine.runtime.metrics import RuntimeMetrics
+
+METADATA = {
+    "model": {
+        "canonicalName": "Qwen/Qwen3-32B",
+        "recommendedDeployments": [
+            {"gpuModel": "MI300X", "gpuCount": 1, "precision": "fp8", "metric": "latency"},
+            {"gpuModel": "MI325X", "gpuCount": 2, "precision": "fp16", "metric": "throughput"},
+        ],
+    }
+}
+NODE = {
+    "apiVersion": "v1",
+    "kind": "Node",
+    "metadata": {"name": "gpu-1", "labels": {"amd.com/gpu.device-id": "74a1"}},
+    "status": {"allocatable": {"amd.com/gpu": "8"}},
+}
+
+
+def model(kind: str, name: str, spec: dict[str, Any], namespace: str | None = None) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name}
+    if namespace:
+        meta["namespace"] = namespace
+    return {"apiVersion": "aim.eai.amd.com/v1alpha1", "kind": kind, "metadata": meta, "spec": spec}
+
+
+class Catalog:
+    """The operator's controllers over a MemoryStore, run to a fixpoint on demand."""
+
+    def __init__(self, documents: list[dict[str, Any]]) -> None:
+        self.store = MemoryStore([*AIM_KINDS, Node])
+        self.store.load(documents)
+        self.inspector = ImageInspector()
+        reconcilers = build_reconcilers(self.store, ControllerSettings(), self.inspector)
+        self.manager = Manager(self.store, reconcilers, metrics=RuntimeMetrics(CollectorRegistry()))
+
+    async def settle(self) -> MemoryStore:
+        report = await run_until_idle(self.manager)
+        assert report.converged, report.errors
+        return self.store
+
+
+async def settle(documents: list[dict[str, Any]]) -> MemoryStore:
+    catalog = Catalog(documents)
+    try:
+        return await catalog.settle()
+    finally:
+        await catalog.inspector.aclose()
+
+
+def find(store: MemoryStore, kind: str, name: str | None = None) -> list[dict[str, Any]]:
+    return [
+        o for o in store.objects() if o["kind"] == kind and (name is None or o["metadata"]["name"] == name)
+    ]
+
+
+def condition(obj: dict[str, Any], kind: str) -> dict[str, Any]:
+    return next(c for c in obj["status"]["conditions"] if c["type"] == kind)
+
+
+async def test_spec_metadata_generates_owned_templates_and_gpu_status() -> None:
+    store = await settle(
+        [model("AIMClusterModel", "qwen", {"image": "r.example/q:1.2", "imageMetadata": METADATA}), NODE]
+    )
+    (qwen,) = find(store, "AIMClusterModel")
+    assert qwen["status"]["status"] == "Ready"
+    assert qwen["status"]["templateCount"] == 2
+    assert condition(qwen, "ServiceTemplatesReady")["reason"] == "SomeTemplatesReady"
+    assert qwen["status"]["imageMetadata"] == METADATA
+    templates = {t["metadata"]["name"]: t for t in find(store, "AIMClusterServiceTemplate")}
+    assert sorted(templates) == [n for n in sorted(templates) if n.startswith("qwen-")]
+    statuses = sorted(t["status"]["status"] for t in templates.values())
+    assert statuses == ["NotAvailable", "Ready"]
+    for template in templates.values():
+        assert template["metadata"]["ownerReferences"][0]["uid"] == qwen["metadata"]["uid"]
+        assert template["status"]["version"] == "1.2"
+
+
+async def test_named_runtime_config_missing_fails_and_default_missing_is_fine() -> None:
+    store = await settle(
+        [
+            model(
+                "AIMModel",
+                "a",
+                {"image": "r.example/a:1", "imageMetadata": METADATA, "runtimeConfigName": "x"},
+                "ns",
+            ),
+            model("AIMModel", "b", {"image": "r.example/b:1", "discovery": {"extractMetadata": False}}, "ns"),
+        ]
+    )
+    a, b = find(store, "AIMModel", "a")[0], find(store, "AIMModel", "b")[0]
+    assert a["status"]["status"] == "Failed"
+    assert condition(a, "Ready")["reason"] == "ConfigNotFound"
+    assert b["status"]["status"] == "Ready"
+    assert condition(b, "RuntimeConfigReady")["reason"] == "DefaultConfigNotFound"
+    assert condition(b, "ImageMetadataReady")["reason"] == "DiscoveryDisabled"
+    assert condition(b, "ServiceTemplatesReady")["reason"] == "NoTemplatesExpected"
+
+
+async def test_custom_model_and_namespace_override_of_cluster_model() -> None:
+    custom = {
+        "modelSources": [{"modelId": "Qwen/Qwen3-32B", "sourceUri": "hf://Qwen/Qwen3-32B"}],
+        "custom": {"hardware": {"gpu": {"requests": 1, "models": ["MI300X"]}}},
+    }
+    store = await settle(
+        [
+            model("AIMModel", "qwen", custom, "team"),
+            model(
+                "AIMClusterModel", "qwen", {"image": "r.example/c:1", "discovery": {"extractMetadata": False}}
+            ),
+            {
+                "apiVersion": "aim.eai.amd.com/v1alpha1",
+                "kind": "AIMServiceTemplate",
+                "metadata": {"name": "mine", "namespace": "other"},
+                "spec": {"modelName": "qwen"},
+            },
+            NODE,
+        ]
+    )
+    (ns_model,) = find(store, "AIMModel")
+    assert ns_model["status"]["sourceType"] == "Custom"
+    assert ns_model["status"]["status"] == "Ready"
+    generated = [t for t in find(store, "AIMServiceTemplate") if t["metadata"]["namespace"] == "team"]
+    assert len(generated) == 1
+    assert generated[0]["status"]["profile"]["metadata"]["type"] == "unoptimized"
+    (mine,) = find(store, "AIMServiceTemplate", "mine")
+    assert mine["status"]["resolvedModel"]["kind"] == "AIMClusterModel"
+
+
+async def test_removed_deployment_prunes_its_template() -> None:
+    catalog = Catalog(
+        [model("AIMClusterModel", "qwen", {"image": "r.example/q:1", "imageMetadata": METADATA})]
+    )
+    try:
+        store = await catalog.settle()
+        assert len(find(store, "AIMClusterServiceTemplate")) == 2
+        deployments = METADATA["model"]["recommendedDeployments"][:1]
+        (qwen,) = find(store, "AIMClusterModel")
+        spec = {
+            **qwen["spec"],
+            "imageMetadata": {"model": {**METADATA["model"], "recommendedDeployments": deployments}},
+        }
+        store.update(AIMClusterModel.model_validate({**qwen, "spec": spec}))
+        await catalog.settle()
+    finally:
+        await catalog.inspector.aclose()
+    (left,) = find(store, "AIMClusterServiceTemplate")
+    assert left["spec"]["precision"] == "fp8"
+    (qwen,) = find(store, "AIMClusterModel")
+    assert qwen["status"]["templateCount"] == 1
+
+
+async def test_retry_backoff_grows_honours_retry_after_and_resets() -> None:
+    from aim_engine.api.meta import ObjectKey
+    from aim_engine.catalog import model_status as ms
+    from aim_engine.controllers.model import ModelReconciler
+
+    inspector = ImageInspector()
+    try:
+        reconciler = ModelReconciler(MemoryStore(AIM_KINDS), inspector, ControllerSettings(), cluster=True)
+        key = ObjectKey("", "m")
+        outage = ms.metadata_failed("down", "RegistryUnavailable", transient=True)
+        delays = [reconciler._next(key, outage) for _ in range(3)]
+        assert [d.requeue_after if d else None for d in delays] == [2.0, 4.0, 8.0]
+        slow_down = ms.metadata_failed("429", "RegistryUnavailable", transient=True, retry_after=60.0)
+        result = reconciler._next(key, slow_down)
+        assert result is not None and result.requeue_after == 60.0
+        assert reconciler._next(key, ms.discovery_skipped("off")) is None
+        user_error = ms.metadata_failed("no secret", "PullSecretNotFound", transient=False)
+        result = reconciler._next(key, user_error)
+        assert result is not None and result.requeue_after == 30.0
+    finally:
+        await inspector.aclose()
