@@ -85,7 +85,9 @@ class TemplatesOutcome:
     condition: Cond
 
 
-def aggregate_templates(statuses: Sequence[str | None], plan: TemplatePlan) -> TemplatesOutcome:
+def aggregate_templates(
+    statuses: Sequence[str | None], plan: TemplatePlan, image: ImageOutcome | None = None
+) -> TemplatesOutcome:
     """Summarise the statuses of a model's templates into one component state."""
 
     def out(
@@ -97,6 +99,9 @@ def aggregate_templates(statuses: Sequence[str | None], plan: TemplatePlan) -> T
         if not plan.expects_templates:
             return out("Ready", "True", "NoTemplatesExpected", plan.message)
         if plan.reason == "AwaitingMetadata":
+            if image is not None and image.failure is not None:
+                message = "No templates until the image metadata can be read (see ImageMetadataReady)"
+                return out("Progressing", "False", "AwaitingMetadata", message)
             return out("Progressing", "False", "AwaitingMetadata", "Waiting for the image metadata")
         return out("Progressing", "False", "CreatingTemplates", "Creating templates for the model")
     counts = Counter(statuses)

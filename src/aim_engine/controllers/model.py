@@ -124,7 +124,7 @@ class ModelReconciler(Reconciler):
             # model: writing "Progressing" now would only be overwritten at once.
             return Result(requeue_after=FIRST_STATUS_WAIT)
         self._first_seen.pop(key, None)
-        templates = ms.aggregate_templates(statuses, plan)
+        templates = ms.aggregate_templates(statuses, plan, image)
         if skipped:
             templates = _with_skipped(templates, skipped)
         result = ms.verdict(runtime, image, templates)

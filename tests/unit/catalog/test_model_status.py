@@ -93,3 +93,10 @@ def test_runtime_config_resolution_prefers_namespace() -> None:
     assert got.reference is not None and got.reference.scope == "Cluster"
     got = runtime_config.resolve(None, None, None)
     assert (got.condition.status, got.condition.reason) == ("True", "DefaultConfigNotFound")
+
+
+def test_waiting_for_metadata_says_why_when_discovery_failed() -> None:
+    failed = metadata_failed("registry r unreachable", "RegistryUnavailable", transient=True)
+    outcome = aggregate_templates([], AWAITING, failed)
+    assert outcome.condition.reason == "AwaitingMetadata"
+    assert "see ImageMetadataReady" in outcome.condition.message
