@@ -25,7 +25,7 @@ import yaml
 from aim_engine.controllers import ControllerSettings, build_reconcilers
 from aim_engine.registry.inspector import ImageInspector
 from aim_engine.registry.settings import RegistrySettings
-from aim_engine.runtime.kube_api import KubeApi
+from aim_engine.runtime.kube_api import POOL_LIMITS, KubeApi
 from aim_engine.runtime.kube_store import KubeStore
 from aim_engine.runtime.manager import Manager
 from tests.support.kube import KubeCluster
@@ -48,7 +48,12 @@ def admin_api(kube: KubeCluster, *, impersonate: str | None = None) -> KubeApi:
         headers["Impersonate-User"] = impersonate
     verify = ssl.create_default_context(cafile=str(kube.ca_file))
     client = httpx2.AsyncClient(
-        base_url=kube.server, verify=verify, headers=headers, timeout=30.0, trust_env=False
+        base_url=kube.server,
+        verify=verify,
+        headers=headers,
+        timeout=30.0,
+        trust_env=False,
+        limits=POOL_LIMITS,
     )
     return KubeApi(client)
 
