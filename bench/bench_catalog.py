@@ -27,7 +27,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from tests.support.aim_operator import OPERATOR_USER, admin_api, start_operator
+from tests.support.aim_operator import OPERATOR_USER, start_operator
+from tests.support.api import admin_api
 from tests.support.kube import ControlPlane, KubeCluster, default_crd_files
 from tests.support.oci_images import ImageBuilder, ImageSpec
 from tests.support.registries import RegistryFleet

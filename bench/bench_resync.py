@@ -41,12 +41,12 @@ from typing import Any
 
 from tests.integration.test_runtime_support import (
     Running,
-    admin_api,
     create,
     gadget_body,
     operator,
     prepare,
 )
+from tests.support.api import admin_api
 from tests.support.kube import ControlPlane, KubeCluster, ensure_namespace
 from tests.unit.test_runtime_kinds import ConfigMap, Gadget, GadgetReconciler, child_name
 

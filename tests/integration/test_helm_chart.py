@@ -14,7 +14,7 @@ import pytest_asyncio
 import yaml
 
 from aim_engine.runtime.kube_api import KubeApi
-from tests.support.aim_operator import admin_api
+from tests.support.api import admin_api
 from tests.support.kube import KubeCluster
 
 pytestmark = pytest.mark.integration

@@ -13,7 +13,8 @@ import pytest_asyncio
 
 from aim_engine.runtime.errors import NotFound
 from aim_engine.runtime.kube_api import KubeApi
-from tests.support.aim_operator import GROUP, RunningOperator, admin_api
+from tests.support.aim_operator import GROUP, RunningOperator
+from tests.support.api import admin_api
 from tests.support.kube import KubeCluster
 from tests.support.kube_plugin import unique_name
 from tests.support.oci_images import ImageBuilder, ImageSpec

@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry
 from aim_engine.api.meta import KubeObject, ObjectKey
 from aim_engine.runtime import KubeApi, KubeStore, Manager, NotFound, RuntimeMetrics
 from aim_engine.runtime.resources import collection_path, object_path
+from tests.support.api import admin_api, server_side_apply
 from tests.support.kube import KubeCluster, apply_crds
 from tests.unit.test_runtime_kinds import (
     GADGET_CRDS,
@@ -31,10 +32,6 @@ T = TypeVar("T")
 
 ROLE = "aim-engine-runtime-tests"
 _prepared: set[str] = set()
-
-
-def admin_api(kube: KubeCluster) -> KubeApi:
-    return KubeApi.from_config(kube.kubeconfig("admin"), timeout=30.0, user_agent="aim-engine-tests")
 
 
 def operator_api(kube: KubeCluster) -> KubeApi:
@@ -70,13 +67,7 @@ async def prepare(kube: KubeCluster) -> None:
             (f"{rbac}/clusterrolebindings/{ROLE}", binding),
         ]
         for path, body in objects:
-            await api.request(
-                "PATCH",
-                path,
-                params={"fieldManager": "aim-engine-tests", "force": "true"},
-                body=body,
-                content_type="application/apply-patch+yaml",
-            )
+            await server_side_apply(api, path, body)
     finally:
         await api.close()
     _prepared.add(kube.server)

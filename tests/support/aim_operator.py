@@ -13,21 +13,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ssl
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-import httpx2
 import yaml
 
 from aim_engine.controllers import ControllerSettings, build_reconcilers
 from aim_engine.registry.inspector import ImageInspector
 from aim_engine.registry.settings import RegistrySettings
-from aim_engine.runtime.kube_api import POOL_LIMITS, KubeApi
 from aim_engine.runtime.kube_store import KubeStore
 from aim_engine.runtime.manager import Manager
+from tests.support.api import admin_api, server_side_apply
 from tests.support.kube import KubeCluster
 from tests.support.registries import Registries
 
@@ -40,22 +38,6 @@ GROUP = "aim-operator"
 """xdist group of every test that uses the operator."""
 
 T = TypeVar("T")
-
-
-def admin_api(kube: KubeCluster, *, impersonate: str | None = None) -> KubeApi:
-    headers = {"Authorization": f"Bearer {kube.admin_token}"}
-    if impersonate:
-        headers["Impersonate-User"] = impersonate
-    verify = ssl.create_default_context(cafile=str(kube.ca_file))
-    client = httpx2.AsyncClient(
-        base_url=kube.server,
-        verify=verify,
-        headers=headers,
-        timeout=30.0,
-        trust_env=False,
-        limits=POOL_LIMITS,
-    )
-    return KubeApi(client)
 
 
 async def grant_chart_rbac(kube: KubeCluster) -> None:
@@ -104,14 +86,7 @@ async def grant_chart_rbac(kube: KubeCluster) -> None:
     try:
         for collection, partial in objects:
             body = {"apiVersion": "rbac.authorization.k8s.io/v1", **partial}
-            path = f"{collection}/{body['metadata']['name']}"
-            await api.request(
-                "PATCH",
-                path,
-                params={"fieldManager": "aim-engine-tests", "force": "true"},
-                body=body,
-                content_type="application/apply-patch+yaml",
-            )
+            await server_side_apply(api, f"{collection}/{body['metadata']['name']}", body)
     finally:
         await api.close()
 
