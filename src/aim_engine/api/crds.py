@@ -9,7 +9,7 @@ the operator applies them in code, so what a user wrote is stored exactly as wri
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel
@@ -59,7 +59,6 @@ class CrdSpec:
     columns: tuple[Column, ...]
     namespaced: bool
     categories: tuple[str, ...] = ("aim",)
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def name(self) -> str:

@@ -64,10 +64,6 @@ def is_custom(spec: AIMModelSpec) -> bool:
     return bool(spec.model_sources)
 
 
-def is_fine_tuned(spec: AIMModelSpec) -> bool:
-    return bool(spec.aim_id) and is_custom(spec)
-
-
 def plan(model_name: str, spec: AIMModelSpec, metadata: ImageMetadata | None) -> TemplatePlan:
     """The templates a model should own, given the image metadata known so far (None: unknown)."""
     if not creates_templates(spec):
