@@ -52,8 +52,10 @@ class Catalog:
         reconcilers = build_reconcilers(self.store, ControllerSettings(), self.inspector)
         self.manager = Manager(self.store, reconcilers, metrics=RuntimeMetrics(CollectorRegistry()))
 
-    async def settle(self) -> MemoryStore:
-        report = await run_until_idle(self.manager)
+    async def settle(self, *, requeue_all: bool = True) -> MemoryStore:
+        """Reconcile to a fixpoint; without `requeue_all`, only what the changes since the last
+        settle enqueued (as on a cluster, where nothing else wakes a reconciler)."""
+        report = await run_until_idle(self.manager, requeue_all=requeue_all)
         assert report.converged, report.errors
         return self.store
 
@@ -189,3 +191,163 @@ async def test_retry_backoff_grows_honours_retry_after_and_resets() -> None:
         assert result is not None and result.requeue_after == 30.0
     finally:
         await inspector.aclose()
+
+
+BASE_METADATA = {
+    "model": {
+        "canonicalName": "qwen/qwen3-32b",
+        "recommendedDeployments": [
+            {
+                "gpuModel": "MI300X",
+                "gpuCount": 1,
+                "precision": "fp8",
+                "metric": "latency",
+                "modelId": "qwen/qwen3-32b-fp8",
+            },
+            {"gpuModel": "MI300X", "gpuCount": 1, "precision": "fp16", "metric": "latency"},
+        ],
+    },
+    "baseImageRef": "docker.io/amdenterpriseai/aim-base:0.8",
+}
+FINE_TUNED = {
+    "aimId": "qwen/qwen3-32b",
+    "modelSources": [{"modelId": "qwen/qwen3-32b-fp8", "sourceUri": "s3://my-bucket/weights/"}],
+}
+
+
+async def test_fine_tuned_model_copies_matching_templates_and_follows_them() -> None:
+    catalog = Catalog(
+        [
+            model(
+                "AIMClusterModel",
+                "base",
+                {"image": "ghcr.io/silogen/qwen3:0.8.5", "imageMetadata": BASE_METADATA},
+            ),
+            model("AIMModel", "ft", {**FINE_TUNED, "custom": {"versionPolicy": "latest"}}, "team"),
+            NODE,
+        ]
+    )
+    try:
+        store = await catalog.settle()
+        (copy,) = find(store, "AIMServiceTemplate")
+        assert copy["metadata"]["namespace"] == "team"
+        assert copy["metadata"]["labels"] == {
+            "aim.eai.amd.com/model": "ft",
+            "aim.eai.amd.com/origin": "fine-tuned",
+        }
+        assert (
+            copy["metadata"]["annotations"]["aim.eai.amd.com/deployment-image-ref"]
+            == "ghcr.io/silogen/aim-base:0.8"
+        )
+        assert copy["metadata"]["ownerReferences"][0]["name"] == "ft"
+        assert copy["spec"]["modelSources"] == FINE_TUNED["modelSources"]
+        assert copy["status"]["status"] == "Ready"
+        assert copy["status"]["version"] == "0.8.5"
+        (ft,) = find(store, "AIMModel", "ft")
+        assert ft["status"]["status"] == "Ready"
+        assert ft["status"]["sourceType"] == "Custom"
+        assert "image" not in ft["spec"]  # never patched
+        assert "imageMetadata" not in ft["status"]  # never inspected
+        assert (
+            "1 official template(s) matched aimId 'qwen/qwen3-32b'"
+            in condition(ft, "ServiceTemplatesReady")["message"]
+        )
+
+        # A newer official version appears: `latest` moves to it.
+        newer = {**BASE_METADATA, "baseImageRef": "docker.io/amdenterpriseai/aim-base:0.10"}
+        store.load(
+            [
+                model(
+                    "AIMClusterModel",
+                    "base-new",
+                    {"image": "ghcr.io/silogen/qwen3:0.10.0", "imageMetadata": newer},
+                )
+            ]
+        )
+        await catalog.settle(requeue_all=False)
+        (copy,) = find(store, "AIMServiceTemplate")
+        assert (
+            copy["metadata"]["annotations"]["aim.eai.amd.com/deployment-image-ref"]
+            == "ghcr.io/silogen/aim-base:0.10"
+        )
+        assert copy["status"]["version"] == "0.10.0"
+
+        # The source goes: so does the copy, and the model says what it looked for.
+        await store.delete(AIMClusterModel, "base-new")
+        await store.delete(AIMClusterModel, "base")
+        await catalog.settle(requeue_all=False)
+        assert find(store, "AIMServiceTemplate") == []
+        (ft,) = find(store, "AIMModel", "ft")
+        assert ft["status"]["status"] == "NotAvailable"
+        cond = condition(ft, "ServiceTemplatesReady")
+        assert cond["reason"] == "NoMatchingTemplates"
+        assert "modelId one of [qwen/qwen3-32b-fp8]" in cond["message"]
+    finally:
+        await catalog.inspector.aclose()
+
+
+async def test_removed_image_metadata_is_not_kept_as_if_inspected() -> None:
+    """Defect: metadata the user gave in spec.imageMetadata stayed in status.imageMetadata after
+    the user removed it, where it was then treated as an inspection."""
+    catalog = Catalog([model("AIMClusterModel", "q", {"image": "r.example/q:1", "imageMetadata": METADATA})])
+    try:
+        store = await catalog.settle()
+        (q,) = find(store, "AIMClusterModel")
+        assert q["status"]["imageMetadata"] == METADATA
+        assert "inspectedImage" not in q["status"]
+        spec = {"image": "r.example/q:1", "discovery": {"extractMetadata": False}}
+        store.update(AIMClusterModel.model_validate({**q, "spec": spec}))
+        await catalog.settle()
+        (q,) = find(store, "AIMClusterModel")
+        assert "imageMetadata" not in q["status"]
+    finally:
+        await catalog.inspector.aclose()
+
+
+async def test_prune_spares_lookalikes_and_templates_services_use_until_released() -> None:
+    """Defects: a clone an administrator made with the operator's labels and owner reference was
+    pruned; a template kept for a service was never pruned after the service let go."""
+    catalog = Catalog([model("AIMClusterModel", "q", {"image": "r.example/q:1", "imageMetadata": METADATA})])
+    try:
+        store = await catalog.settle()
+        templates = find(store, "AIMClusterServiceTemplate")
+        kept, other = sorted(t["metadata"]["name"] for t in templates)
+        original = next(t for t in templates if t["metadata"]["name"] == other)
+        clone = {
+            "apiVersion": original["apiVersion"],
+            "kind": original["kind"],
+            "metadata": {
+                "name": f"{other}-mi325x-clone",
+                "labels": original["metadata"]["labels"],
+                "ownerReferences": original["metadata"]["ownerReferences"],
+            },
+            "spec": {**original["spec"], "hardware": {"gpu": {"requests": 1, "model": "MI325X"}}},
+        }
+        service = {
+            "apiVersion": "aim.eai.amd.com/v1alpha1",
+            "kind": "AIMService",
+            "metadata": {"name": "svc", "namespace": "team"},
+            "spec": {"model": {"name": "q"}, "template": {"name": kept}},
+        }
+        store.load([clone, service])
+        await catalog.settle(requeue_all=False)
+        (q,) = find(store, "AIMClusterModel")
+        store.update(
+            AIMClusterModel.model_validate(
+                {
+                    **q,
+                    "spec": {"image": "r.example/q:1", "imageMetadata": {"model": {"canonicalName": "a/b"}}},
+                }
+            )
+        )
+        await catalog.settle(requeue_all=False)
+        names = sorted(t["metadata"]["name"] for t in find(store, "AIMClusterServiceTemplate"))
+        assert names == sorted([kept, f"{other}-mi325x-clone"])  # in use, and not ours: kept
+        from aim_engine.api.v1alpha1 import AIMService
+
+        await store.delete(AIMService, "svc", "team")
+        await catalog.settle(requeue_all=False)
+        names = sorted(t["metadata"]["name"] for t in find(store, "AIMClusterServiceTemplate"))
+        assert names == [f"{other}-mi325x-clone"]
+    finally:
+        await catalog.inspector.aclose()

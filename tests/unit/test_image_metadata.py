@@ -6,13 +6,13 @@ import pytest
 
 from aim_engine.api.v1alpha1.common import RecommendedDeployment
 from aim_engine.catalog.image_metadata import (
+    MalformedLabelError,
     base_image_ref_from_env,
     extract_image_metadata,
     parse_bool,
     parse_deployments,
     split_list,
 )
-from aim_engine.registry.errors import InvalidMetadataError
 
 # The style AIM image builds write (from a published image's labels).
 PYTHON_LITERAL = (
@@ -108,16 +108,15 @@ def test_empty_list_is_an_empty_list() -> None:
     ],
 )
 def test_malformed_deployments_are_invalid_metadata(value: str, message: str) -> None:
-    with pytest.raises(InvalidMetadataError, match=message) as caught:
+    with pytest.raises(MalformedLabelError, match=message) as caught:
         parse_deployments(value, label="com.amd.aim.model.recommendedDeployments")
     assert "com.amd.aim.model.recommendedDeployments" in str(caught.value)
-    assert caught.value.reason == "InvalidImageMetadata"
-    assert caught.value.transient is False
+    assert isinstance(caught.value, ValueError)  # the inspector reports it as InvalidMetadataError
 
 
 def test_malformed_value_is_quoted_truncated() -> None:
     value = "[{'gpuModel': 'MI300X', 'description': '" + "x" * 500
-    with pytest.raises(InvalidMetadataError) as caught:
+    with pytest.raises(MalformedLabelError) as caught:
         parse_deployments(value, label="l")
     message = str(caught.value)
     assert "[{'gpuModel': 'MI300X'" in message
@@ -126,7 +125,7 @@ def test_malformed_value_is_quoted_truncated() -> None:
 
 
 def test_oversized_value_is_rejected_before_parsing() -> None:
-    with pytest.raises(InvalidMetadataError, match="longer than"):
+    with pytest.raises(MalformedLabelError, match="longer than"):
         parse_deployments("[" + "{}," * 40000 + "]", label="l")
 
 
@@ -232,7 +231,7 @@ def test_current_prefix_deployments_win_over_legacy() -> None:
 
 
 def test_malformed_deployments_fail_the_whole_extraction() -> None:
-    with pytest.raises(InvalidMetadataError, match=r"com\.amd\.aim\.model\.recommendedDeployments"):
+    with pytest.raises(MalformedLabelError, match=r"com\.amd\.aim\.model\.recommendedDeployments"):
         extract_image_metadata({"com.amd.aim.model.recommendedDeployments": "[{oops"})
 
 

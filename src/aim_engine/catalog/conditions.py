@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal
 
 from aim_engine.api.meta import Condition, ConditionStatus
@@ -30,8 +30,9 @@ class Cond:
         return self.status == "True"
 
 
-def now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def timestamp(moment: datetime) -> str:
+    """RFC 3339 in UTC, to the second, as Kubernetes writes condition times."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def merge(
@@ -39,12 +40,13 @@ def merge(
     desired: Iterable[Cond],
     *,
     generation: int | None,
-    timestamp: str | None = None,
+    timestamp: str,
 ) -> list[Condition]:
     """The new condition list: desired conditions in order, keeping the transition time of any
-    condition whose status did not change. Conditions we no longer compute are dropped."""
+    condition whose status did not change. Conditions we no longer compute are dropped.
+    `timestamp` is the transition time of changed conditions: the caller's clock, not ours."""
     old = {c.type: c for c in previous or ()}
-    stamp = timestamp or now()
+    stamp = timestamp
     merged = []
     for cond in desired:
         before = old.get(cond.type)

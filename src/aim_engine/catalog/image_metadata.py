@@ -24,7 +24,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aim_engine.api.v1alpha1.common import ImageMetadata, ModelMetadata, OCIMetadata, RecommendedDeployment
-from aim_engine.registry.errors import InvalidMetadataError
 
 AIM_PREFIX = "com.amd.aim."
 LEGACY_PREFIX = "org.amd.silogen."
@@ -53,7 +52,12 @@ _OCI_FIELDS = (
     "version",
 )
 # Deployment entry keys (wire names) → expected type. Unknown keys are ignored.
-_DEPLOYMENT_STR_KEYS = ("gpuModel", "precision", "metric", "profileId", "description")
+_DEPLOYMENT_STR_KEYS = ("gpuModel", "precision", "metric", "profileId", "modelId", "description")
+
+
+class MalformedLabelError(ValueError):
+    """A label value that cannot be parsed. The registry layer reports it as
+    `InvalidMetadataError`; catalog code stays free of registry imports."""
 
 
 def aim_label(labels: Mapping[str, str], suffix: str) -> tuple[str, str] | None:
@@ -98,10 +102,10 @@ def _snippet(text: str) -> str:
 
 
 def parse_deployments(value: str, *, label: str) -> list[RecommendedDeployment]:
-    """Parse a deployments label value; InvalidMetadataError quoting the value when malformed."""
+    """Parse a deployments label value; MalformedLabelError quoting the value when malformed."""
     text = value.strip()
     if len(text) > MAX_DEPLOYMENTS_LABEL_LENGTH:
-        raise InvalidMetadataError(
+        raise MalformedLabelError(
             f"label {label} is longer than {MAX_DEPLOYMENTS_LABEL_LENGTH} characters: {_snippet(text)}"
         )
     parsed: Any
@@ -111,13 +115,13 @@ def parse_deployments(value: str, *, label: str) -> list[RecommendedDeployment]:
         try:
             parsed = ast.literal_eval(text)
         except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-            raise InvalidMetadataError(
+            raise MalformedLabelError(
                 f"label {label} is neither JSON nor a Python list of dicts: {_snippet(text)}"
             ) from None
     if isinstance(parsed, dict):
         parsed = [parsed]
     if not isinstance(parsed, list | tuple):
-        raise InvalidMetadataError(f"label {label} must be a list of objects: {_snippet(text)}")
+        raise MalformedLabelError(f"label {label} must be a list of objects: {_snippet(text)}")
     deployments: list[RecommendedDeployment] = []
     for index, entry in enumerate(parsed):
         deployments.append(_deployment(entry, index=index, label=label, text=text))
@@ -127,21 +131,21 @@ def parse_deployments(value: str, *, label: str) -> list[RecommendedDeployment]:
 def _deployment(entry: object, *, index: int, label: str, text: str) -> RecommendedDeployment:
     where = f"label {label} entry {index}"
     if not isinstance(entry, dict):
-        raise InvalidMetadataError(f"{where} is not an object: {_snippet(text)}")
+        raise MalformedLabelError(f"{where} is not an object: {_snippet(text)}")
     fields: dict[str, Any] = {}
     for key in _DEPLOYMENT_STR_KEYS:
         item = entry.get(key)
         if item is None:
             continue
         if not isinstance(item, str):
-            raise InvalidMetadataError(f"{where}: {key} must be a string, got {item!r:.40}")
+            raise MalformedLabelError(f"{where}: {key} must be a string, got {item!r:.40}")
         if item.strip():
             fields[key] = item.strip()
     count = entry.get("gpuCount")
     if count is not None:
         # bool is an int subclass; True is not a GPU count.
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-            raise InvalidMetadataError(f"{where}: gpuCount must be a non-negative integer, got {count!r:.40}")
+            raise MalformedLabelError(f"{where}: gpuCount must be a non-negative integer, got {count!r:.40}")
         fields["gpuCount"] = count
     return RecommendedDeployment.model_validate(fields)
 

@@ -15,9 +15,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from aim_engine.api.v1alpha1 import ImageMetadata
+from aim_engine.api.meta import ConditionStatus
+from aim_engine.api.v1alpha1 import AIMModelStatus, ImageMetadata
 from aim_engine.api.v1alpha1.common import ObjectStatus
+from aim_engine.catalog import conditions
 from aim_engine.catalog.conditions import READY, Cond
+from aim_engine.catalog.model_kind import ModelType
 from aim_engine.catalog.runtime_config import RuntimeConfigResolution
 from aim_engine.catalog.templates import TemplatePlan
 
@@ -25,6 +28,9 @@ IMAGE_METADATA = "ImageMetadataReady"
 SERVICE_TEMPLATES = "ServiceTemplatesReady"
 
 Failure = Literal["permanent", "transient"]
+MetadataSource = Literal["registry", "spec", "status", "none"]
+"""Where an outcome's metadata came from: the registry just now, spec.imageMetadata, an earlier
+inspection recorded in status, or nowhere (discovery off or failed, custom and fine-tuned models)."""
 
 
 @dataclass(frozen=True)
@@ -42,21 +48,31 @@ class ImageOutcome:
     """...and the digest of the manifest that was read."""
     retry_after: float | None = None
     """Seconds the registry asked us to wait before trying again (HTTP Retry-After)."""
+    source: MetadataSource = "none"
 
 
-def metadata_found(metadata: ImageMetadata, source: str) -> ImageOutcome:
-    """Outcome for metadata we have (inspected, from spec, or recorded earlier)."""
+def metadata_found(
+    metadata: ImageMetadata,
+    description: str,
+    source: MetadataSource,
+    *,
+    inspected_image: str | None = None,
+    digest: str | None = None,
+) -> ImageOutcome:
+    """Outcome for metadata we have (inspected now, from spec, or recorded earlier)."""
     model = metadata.model
     if model is not None and model.canonical_name:
         count = len(model.recommended_deployments or [])
-        message = f"{source}: {model.canonical_name}, {count} recommended deployment(s)"
-        return ImageOutcome(Cond(IMAGE_METADATA, "True", "ImageMetadataFound", message), metadata)
+        message = f"{description}: {model.canonical_name}, {count} recommended deployment(s)"
+        cond = Cond(IMAGE_METADATA, "True", "ImageMetadataFound", message)
+        return ImageOutcome(cond, metadata, None, "", inspected_image, digest, source=source)
     message = (
-        f"{source}, but the image has no com.amd.aim.model.canonicalName label; it is not an AIM "
+        f"{description}, but the image has no com.amd.aim.model.canonicalName label; it is not an AIM "
         "model image or was built without AIM metadata"
     )
+    cond = Cond(IMAGE_METADATA, "False", "ImageFound", message)
     return ImageOutcome(
-        Cond(IMAGE_METADATA, "False", "ImageFound", message), metadata, "permanent", "MetadataLabelsMissing"
+        cond, metadata, "permanent", "MetadataLabelsMissing", inspected_image, digest, source=source
     )
 
 
@@ -90,12 +106,12 @@ def aggregate_templates(
 ) -> TemplatesOutcome:
     """Summarise the statuses of a model's templates into one component state."""
 
-    def out(
-        state: TemplateState, status: Literal["True", "False"], reason: str, message: str
-    ) -> TemplatesOutcome:
+    def out(state: TemplateState, status: ConditionStatus, reason: str, message: str) -> TemplatesOutcome:
         return TemplatesOutcome(state, Cond(SERVICE_TEMPLATES, status, reason, message))
 
     if not statuses:
+        if plan.reason == "NoMatchingTemplates":
+            return out("NotAvailable", "False", "NoMatchingTemplates", plan.message)
         if not plan.expects_templates:
             return out("Ready", "True", "NoTemplatesExpected", plan.message)
         if plan.reason == "AwaitingMetadata":
@@ -104,6 +120,22 @@ def aggregate_templates(
                 return out("Progressing", "False", "AwaitingMetadata", message)
             return out("Progressing", "False", "AwaitingMetadata", "Waiting for the image metadata")
         return out("Progressing", "False", "CreatingTemplates", "Creating templates for the model")
+    outcome = _aggregate(statuses)
+    if plan.fine_tuning is None and not plan.skipped:
+        return outcome
+    cond = outcome.condition
+    message = f"{cond.message}; {plan.message}" if plan.fine_tuning else cond.message
+    if plan.skipped and outcome.state == "Ready":
+        return out("Degraded", "False", "TemplatesSkipped", message)
+    return out(outcome.state, cond.status, cond.reason, message)
+
+
+def _aggregate(statuses: Sequence[str | None]) -> TemplatesOutcome:
+    def out(
+        state: TemplateState, status: Literal["True", "False"], reason: str, message: str
+    ) -> TemplatesOutcome:
+        return TemplatesOutcome(state, Cond(SERVICE_TEMPLATES, status, reason, message))
+
     counts = Counter(statuses)
     total = len(statuses)
     ready = counts["Ready"]
@@ -163,3 +195,66 @@ def verdict(
         return ModelVerdict("Ready", Cond(READY, "True", "AllComponentsReady", tc.message))
     status: ObjectStatus = templates.state
     return ModelVerdict(status, Cond(READY, "False", tc.reason, tc.message))
+
+
+def image_record(
+    previous: AIMModelStatus, image: ImageOutcome
+) -> tuple[ImageMetadata | None, str | None, str | None]:
+    """`status.imageMetadata`, `inspectedImage` and `imageDigest` after this reconcile.
+
+    An inspection is recorded with the image it read, so the same image is not inspected again;
+    metadata from spec.imageMetadata is recorded without an image, so once the user removes it
+    from the spec it is dropped, never mistaken for an inspection.
+    """
+    if image.source == "registry":
+        return image.metadata, image.inspected_image, image.digest
+    if image.source == "spec":
+        return image.metadata, None, None
+    if image.source == "status" or previous.inspected_image is not None:
+        return previous.image_metadata, previous.inspected_image, previous.image_digest
+    return None, None, None
+
+
+def build_status(
+    previous: AIMModelStatus | None,
+    *,
+    generation: int | None,
+    kind: ModelType,
+    runtime: RuntimeConfigResolution,
+    image: ImageOutcome,
+    plan: TemplatePlan,
+    template_statuses: Sequence[str | None],
+    conflicts: Sequence[str],
+    timestamp: str,
+) -> AIMModelStatus:
+    """The model's whole status, from what the reconcile observed and planned."""
+    status = previous or AIMModelStatus()
+    templates = aggregate_templates(template_statuses, plan, image)
+    if conflicts:
+        templates = with_conflicts(templates, conflicts)
+    result = verdict(runtime, image, templates)
+    desired = [runtime.condition, image.condition, templates.condition, result.ready]
+    merged = conditions.merge(status.conditions, desired, generation=generation, timestamp=timestamp)
+    metadata, inspected_image, digest = image_record(status, image)
+    return status.model_copy(
+        update={
+            "status": result.status,
+            "conditions": merged,
+            "observed_generation": generation,
+            "resolved_runtime_config": runtime.reference,
+            "source_type": kind.source_type,
+            "template_count": len(template_statuses),
+            "image_metadata": metadata,
+            "inspected_image": inspected_image,
+            "image_digest": digest,
+        }
+    )
+
+
+def with_conflicts(outcome: TemplatesOutcome, names: Sequence[str]) -> TemplatesOutcome:
+    message = (
+        f"{outcome.condition.message}; not applied because another owner (or a user) already has "
+        f"an object of that name: {', '.join(names)}"
+    )
+    cond = Cond(outcome.condition.type, "False", "TemplateNameConflict", message)
+    return TemplatesOutcome("Degraded" if outcome.state == "Ready" else outcome.state, cond)

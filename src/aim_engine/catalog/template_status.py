@@ -12,7 +12,8 @@ from aim_engine.api.v1alpha1.template import AIMServiceTemplateSpec
 from aim_engine.catalog import labels
 from aim_engine.catalog.conditions import READY, Cond
 from aim_engine.catalog.gpu import NodeGPUs, fits
-from aim_engine.catalog.templates import gpu_models_of, merge_hardware
+from aim_engine.catalog.images import image_tag
+from aim_engine.catalog.template_spec import gpu_models_of, merge_hardware
 
 MODEL_FOUND = "ModelFound"
 GPU_READY = "GPUReady"
@@ -39,16 +40,6 @@ class TemplateVerdict:
     hardware_summary: str
     version: str | None
     deployment_image: str | None
-
-
-def image_tag(image: str | None) -> str | None:
-    """The tag of an image reference ("repo:0.8.5" -> "0.8.5"); None for digests and no tag."""
-    if not image:
-        return None
-    name = image.split("@", 1)[0]
-    slash = name.rfind("/")
-    colon = name.rfind(":")
-    return name[colon + 1 :] if colon > slash else None
 
 
 def hardware_summary(hardware: Hardware | None) -> str:
@@ -91,7 +82,8 @@ def evaluate(
         uid=model.uid,
     )
     image = annotations.get(labels.DEPLOYMENT_IMAGE) or model.spec.image
-    version = image_tag(model.spec.image)
+    # A fine-tuned copy has the version of the template it was copied from.
+    version = annotations.get(labels.SOURCE_VERSION) or image_tag(model.spec.image)
     gpu = hardware.gpu if hardware else None
     if gpu is None:
         gpu_cond = Cond(GPU_READY, "True", "NoGPURequired", "The template needs no GPU")

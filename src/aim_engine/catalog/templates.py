@@ -1,15 +1,19 @@
-"""Which service templates a model should have: one per deployment its image recommends, plus
-custom templates. Pure: the controller applies the result and prunes what is no longer
-wanted."""
+"""Which service templates a model should have, by kind of model:
+
+- an image model: one per deployment its image recommends, plus custom templates;
+- a custom model: its custom templates, or one from `custom.hardware`;
+- a fine-tuned model: a copy of each official template it matches (`fine_tuning`).
+
+Pure: the controller applies the result and prunes what is no longer wanted.
+"""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar, get_args
+from typing import get_args
 
-from aim_engine.api.meta import EnvVar
 from aim_engine.api.v1alpha1 import (
     AIMModelSpec,
     CustomTemplate,
@@ -17,30 +21,27 @@ from aim_engine.api.v1alpha1 import (
     ImageMetadata,
     RecommendedDeployment,
 )
-from aim_engine.api.v1alpha1.common import (
-    MODEL_ID_PATTERN,
-    CPURequirements,
-    GPURequirements,
-    Metric,
-    Precision,
-)
+from aim_engine.api.v1alpha1.common import MODEL_ID_PATTERN, GPURequirements, Metric, Precision
 from aim_engine.api.v1alpha1.template import AIMServiceTemplateSpec
 from aim_engine.catalog import labels
+from aim_engine.catalog.fine_tuning import Candidate, FineTuneReport, match
+from aim_engine.catalog.model_kind import CustomModel, FineTunedModel, ModelType, classify
 from aim_engine.catalog.naming import derived_name
+from aim_engine.catalog.template_spec import (
+    DesiredTemplate,
+    creates_templates,
+    discovery_enabled,
+    gpu_models_of,
+    hardware_identity,
+    merge_env,
+    merge_hardware,
+    normalized,
+)
 
 _METRICS = set(get_args(Metric))
 _PRECISIONS = set(get_args(Precision))
 _METRIC_SHORT = {"latency": "lat", "throughput": "thr"}
 _MODEL_ID = re.compile(MODEL_ID_PATTERN)
-M = TypeVar("M", GPURequirements, CPURequirements)
-
-
-@dataclass(frozen=True)
-class DesiredTemplate:
-    name: str
-    spec: AIMServiceTemplateSpec
-    labels: dict[str, str] = field(default_factory=dict)
-    annotations: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -50,30 +51,41 @@ class TemplatePlan:
     """False when the model is not supposed to have generated templates (then none is pruned)."""
     reason: str
     message: str
+    prune: bool = False
+    """Whether templates the model applied earlier and no longer plans may be deleted: only
+    when the plan is complete (metadata known, or nothing depends on it)."""
+    fine_tuning: FineTuneReport | None = None
+    """For fine-tuned models: the verdict on every candidate template."""
+    skipped: list[str] = field(default_factory=list)
+    """Planned templates that could not be made yet, with why (named in the model's status)."""
 
 
-def discovery_enabled(spec: AIMModelSpec) -> bool:
-    return spec.discovery is None or spec.discovery.extract_metadata is not False
-
-
-def creates_templates(spec: AIMModelSpec) -> bool:
-    return spec.discovery is None or spec.discovery.create_service_templates is not False
-
-
-def is_custom(spec: AIMModelSpec) -> bool:
-    return bool(spec.model_sources)
-
-
-def plan(model_name: str, spec: AIMModelSpec, metadata: ImageMetadata | None) -> TemplatePlan:
-    """The templates a model should own, given the image metadata known so far (None: unknown)."""
+def plan(
+    model_name: str,
+    spec: AIMModelSpec,
+    metadata: ImageMetadata | None,
+    candidates: Sequence[Candidate] = (),
+    *,
+    kind: ModelType | None = None,
+) -> TemplatePlan:
+    """The templates a model should own, given the image metadata known so far (None: unknown)
+    and, for a fine-tuned model, the candidate official templates with their owners. `kind` is
+    the model's classification when the caller has it already."""
+    kind = kind if kind is not None else classify(spec)
     if not creates_templates(spec):
         return TemplatePlan(
             [], False, "NoTemplatesExpected", "spec.discovery.createServiceTemplates is false"
         )
-    if is_custom(spec):
-        custom = custom_templates(model_name, spec)
-        return TemplatePlan(custom, True, "CreatingTemplates", f"{len(custom)} custom template(s)")
-    extra = custom_templates(model_name, spec) if spec.custom_templates else []
+    if isinstance(kind, FineTunedModel):
+        report = match(model_name, spec, kind, candidates)
+        copies = report.copies
+        skipped = [f"{v.candidate.ref} ({v.detail})" for v in report.skipped]
+        reason = "CreatingTemplates" if copies else "NoMatchingTemplates"
+        return TemplatePlan(copies, True, reason, report.summary(), True, report, skipped)
+    if isinstance(kind, CustomModel):
+        custom = custom_templates(model_name, spec, default=True)
+        return TemplatePlan(custom, True, "CreatingTemplates", f"{len(custom)} custom template(s)", True)
+    extra = custom_templates(model_name, spec)
     if metadata is None:
         if not discovery_enabled(spec):
             message = (
@@ -86,8 +98,8 @@ def plan(model_name: str, spec: AIMModelSpec, metadata: ImageMetadata | None) ->
     generated = [recommended_template(model_name, spec, metadata, d) for d in deployments]
     planned = _unique([*generated, *extra])
     if not planned:
-        return TemplatePlan([], False, "NoTemplatesExpected", "The image recommends no deployments")
-    return TemplatePlan(planned, True, "CreatingTemplates", f"{len(planned)} template(s) planned")
+        return TemplatePlan([], False, "NoTemplatesExpected", "The image recommends no deployments", True)
+    return TemplatePlan(planned, True, "CreatingTemplates", f"{len(planned)} template(s) planned", True)
 
 
 def _unique(templates: Sequence[DesiredTemplate]) -> list[DesiredTemplate]:
@@ -114,14 +126,19 @@ def recommended_template(
         deployment.precision or "",
         deployment.profile_id or "",
     ]
-    canonical = metadata.model.canonical_name if metadata.model else None
+    if deployment.model_id:
+        identity.append(deployment.model_id)
+    canonical = (metadata.model.canonical_name if metadata.model else None) or None
+    # What fine-tuned models match on: the family (the model's aimId, else the image's canonical
+    # name) and the model id this deployment serves (its own modelId, else the canonical name).
+    model_id = deployment.model_id or canonical
     hardware = None
     if gpu or count:
         hardware = Hardware(gpu=GPURequirements(requests=count if count else None, model=gpu or None))
     template_spec = AIMServiceTemplateSpec(
         model_name=model_name,
-        aim_id=canonical or None,
-        model_id=canonical if canonical and _is_model_id(canonical) else None,
+        aim_id=spec.aim_id or canonical,
+        model_id=model_id if model_id and _is_model_id(model_id) else None,
         metric=metric,
         precision=precision,
         profile_id=deployment.profile_id or None,
@@ -132,7 +149,7 @@ def recommended_template(
     )
     return DesiredTemplate(
         derived_name(parts, identity),
-        _without_unset(template_spec),
+        normalized(template_spec),
         {labels.MODEL: model_name, labels.ORIGIN: labels.ORIGIN_AUTO},
     )
 
@@ -141,11 +158,12 @@ def _is_model_id(text: str) -> bool:
     return _MODEL_ID.fullmatch(text) is not None
 
 
-def custom_templates(model_name: str, spec: AIMModelSpec) -> list[DesiredTemplate]:
-    """Templates from `customTemplates` (or `custom.templates`), or one from `custom.hardware`."""
+def custom_templates(model_name: str, spec: AIMModelSpec, *, default: bool = False) -> list[DesiredTemplate]:
+    """Templates from `customTemplates` and `custom.templates` (both are read, for every kind of
+    model that has custom templates); with `default` and no entries, one from `custom.hardware`."""
     entries = [*(spec.custom_templates or []), *((spec.custom.templates if spec.custom else None) or [])]
     if not entries:
-        if not is_custom(spec):
+        if not default:
             return []
         entries = [CustomTemplate()]
     return _unique([custom_template(model_name, spec, entry) for entry in entries])
@@ -163,8 +181,7 @@ def custom_template(model_name: str, spec: AIMModelSpec, entry: CustomTemplate) 
         entry.name or "",
         precision or "",
         metric or "",
-        hardware.gpu.requests if hardware and hardware.gpu else None,
-        sorted(gpu_models),
+        hardware_identity(hardware),
         entry.aim_id or "",
         entry.model_id or "",
     ]
@@ -186,46 +203,4 @@ def custom_template(model_name: str, spec: AIMModelSpec, entry: CustomTemplate) 
         image_pull_secrets=spec.image_pull_secrets,
         service_account_name=spec.service_account_name,
     )
-    return DesiredTemplate(name, _without_unset(template_spec), template_labels)
-
-
-def gpu_models_of(hardware: Hardware | None) -> list[str]:
-    if hardware is None or hardware.gpu is None:
-        return []
-    models = list(hardware.gpu.models or [])
-    if hardware.gpu.model and hardware.gpu.model not in models:
-        models.append(hardware.gpu.model)
-    return models
-
-
-def merge_hardware(base: Hardware | None, override: Hardware | None) -> Hardware | None:
-    """Field-by-field: anything the override sets wins; the rest comes from the base."""
-    if base is None or override is None:
-        return override or base
-    gpu = _merge_model(base.gpu, override.gpu, GPURequirements)
-    cpu = _merge_model(base.cpu, override.cpu, CPURequirements)
-    return Hardware(gpu=gpu, cpu=cpu)
-
-
-def _merge_model(base: M | None, override: M | None, cls: type[M]) -> M | None:
-    if base is None or override is None:
-        return override or base
-    merged = {**base.model_dump(exclude_unset=True), **override.model_dump(exclude_unset=True)}
-    return cls.model_validate(merged)
-
-
-def merge_env(base: Sequence[EnvVar] | None, override: Sequence[EnvVar] | None) -> list[EnvVar] | None:
-    """By name: the override's entries replace the base's; order is the base's, then new names."""
-    if not base and not override:
-        return None
-    merged = {e.name: e for e in base or ()}
-    for entry in override or ():
-        merged[entry.name] = entry
-    return list(merged.values())
-
-
-def _without_unset(spec: AIMServiceTemplateSpec) -> AIMServiceTemplateSpec:
-    """Re-parse so that only fields with a value count as set (None means absent on the wire)."""
-    return AIMServiceTemplateSpec.model_validate(
-        spec.model_dump(by_alias=True, exclude_none=True, mode="json")
-    )
+    return DesiredTemplate(name, normalized(template_spec), template_labels)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from aim_engine.api.v1alpha1 import AIMService
 from aim_engine.controllers import indexes
 from aim_engine.controllers.model import ModelReconciler
 from aim_engine.controllers.settings import ControllerSettings
@@ -19,10 +18,9 @@ def build_reconcilers(
 ) -> list[Reconciler]:
     """Every reconciler of the operator. Registers the shared cache indexes on `store`."""
     indexes.register(store)
-    store.watch(AIMService)  # read when pruning: a template a service uses is never deleted
     return [
         ModelReconciler(store, inspector, settings, cluster=False),
         ModelReconciler(store, inspector, settings, cluster=True),
-        TemplateReconciler(store, cluster=False),
-        TemplateReconciler(store, cluster=True),
+        TemplateReconciler(store, settings, cluster=False),
+        TemplateReconciler(store, settings, cluster=True),
     ]

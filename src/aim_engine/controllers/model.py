@@ -1,17 +1,19 @@
-"""AIMModel / AIMClusterModel reconciler: runtime config → discovery → templates → status.
+"""AIMModel / AIMClusterModel reconciler: observe → plan → apply.
 
-Observe (cache reads, the registry), plan (`aim_engine.catalog`), apply (templates by
-server-side apply, status when it changed). Discovery results are recorded in
-`status.imageMetadata` together with the image they came from, so a model is inspected once
-per `spec.image`, not on every reconcile or operator restart.
+Observe: the runtime config, the image metadata (from the registry, spec.imageMetadata or an
+earlier inspection recorded in status) and, for fine-tuned models, the candidate official
+templates with their owning models, all from the cache except the one registry call. Plan: the
+kind of model (`catalog.model_kind`) decides once how `catalog.templates.plan` builds the
+desired templates; `catalog.model_status.build_status` builds the status. Apply: templates by
+server-side apply, pruning of what this operator applied and no longer plans, and the status
+when it changed. A model is inspected once per `spec.image`, not on every reconcile or restart.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any, cast
 
 from aim_engine.api.core import Secret
@@ -30,14 +32,25 @@ from aim_engine.catalog import conditions, labels
 from aim_engine.catalog import model_status as ms
 from aim_engine.catalog import runtime_config as rc
 from aim_engine.catalog import templates as tp
-from aim_engine.controllers.indexes import MODEL_NAME, RUNTIME_CONFIG
+from aim_engine.catalog.fine_tuning import Candidate, Owner
+from aim_engine.catalog.model_kind import FineTunedModel, ImageModel, ModelType, classify
+from aim_engine.catalog.template_spec import discovery_enabled
+from aim_engine.controllers.indexes import (
+    AIM_ID,
+    FINE_TUNED_AIM_ID,
+    MODEL_NAME,
+    RUNTIME_CONFIG,
+    SERVICE_TEMPLATE,
+    service_templates,
+)
+from aim_engine.controllers.lookup import find_model
 from aim_engine.controllers.settings import ControllerSettings
 from aim_engine.registry.credentials import Keychain, credentials_from_pull_secret
 from aim_engine.registry.errors import PullSecretError, RegistryError, RegistryUnavailableError
 from aim_engine.registry.inspector import ImageInspector
 from aim_engine.registry.reference import parse_reference
 from aim_engine.runtime.reconciler import Reconciler, Result, Watch
-from aim_engine.runtime.store import Store
+from aim_engine.runtime.store import Store, applied_by
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +63,9 @@ TemplateKind = AIMServiceTemplate | AIMClusterServiceTemplate
 # fix may happen outside the model (a secret created, an image pushed): 30 s, 60 s, ... 10 min.
 RETRY_TRANSIENT = (2.0, 300.0)
 RETRY_PERMANENT = (30.0, 600.0)
-# A new model's first status waits at most this long for its new templates to report.
-FIRST_STATUS_WAIT = 5.0
+# Fine-tuned copies whose deployment image cannot be resolved yet are retried this often, on
+# top of the watches on their owners (which usually resolve them first).
+RETRY_SKIPPED = 60.0
 
 
 class ModelReconciler(Reconciler):
@@ -71,14 +85,22 @@ class ModelReconciler(Reconciler):
         self.template_kind: type[TemplateKind] = AIMClusterServiceTemplate if cluster else AIMServiceTemplate
         self.owns = (self.template_kind,)
         watches: list[Watch[Any]] = [
-            Watch(self.template_kind, self._model_of_template),
+            Watch(self.template_kind, self._models_of_template),
             Watch(AIMClusterRuntimeConfig, self._models_using_cluster_config),
+            Watch(AIMService, self._models_of_service_templates),
+            # Fine-tuned models follow their sources: any template of the family, in any scope
+            # they can see, and the models that own those templates.
+            Watch(AIMClusterModel, self._fine_tuned_of_owner),
         ]
         if not cluster:
-            watches.append(Watch(AIMRuntimeConfig, self._models_using_namespace_config))
+            watches += [
+                Watch(AIMRuntimeConfig, self._models_using_namespace_config),
+                Watch(AIMClusterServiceTemplate, self._fine_tuned_of_template),
+                Watch(AIMModel, self._fine_tuned_of_owner),
+            ]
         self.watches = watches
         self._failures: dict[ObjectKey, int] = {}  # consecutive transient failures per model
-        self._first_seen: dict[ObjectKey, float] = {}  # when a new model first waited for templates
+        self._deferrals: dict[ObjectKey, int] = {}  # first-status deferrals per new model
 
     @property
     def name(self) -> str:
@@ -86,9 +108,41 @@ class ModelReconciler(Reconciler):
 
     # --- watches: which models a change concerns ---
 
-    def _model_of_template(self, template: KubeObject) -> Iterable[ObjectKey]:
+    def _models_of_template(self, template: KubeObject) -> Iterable[ObjectKey]:
+        """A template of this scope: the model it names, and fine-tuned models of its family."""
         spec = cast(TemplateKind, template).spec
-        return [ObjectKey(template.namespace or "", spec.model_name)]
+        return [ObjectKey(template.namespace or "", spec.model_name), *self._fine_tuned_of_template(template)]
+
+    def _fine_tuned_of_template(self, template: KubeObject) -> Iterable[ObjectKey]:
+        aim_id = cast(TemplateKind, template).spec.aim_id
+        if not aim_id:
+            return []
+        # A namespace template is seen by the fine-tuned models of its namespace; a cluster
+        # template by every fine-tuned model of this scope.
+        found = self.store.list(self.kind, template.namespace or None, index=(FINE_TUNED_AIM_ID, aim_id))
+        return [m.key for m in found]
+
+    def _fine_tuned_of_owner(self, owner: KubeObject) -> Iterable[ObjectKey]:
+        """A model whose templates a fine-tuned model copies: its image and baseImageRef decide
+        the copies' deployment image, its tag their version."""
+        keys: list[ObjectKey] = []
+        for kind in (AIMServiceTemplate, AIMClusterServiceTemplate):
+            if owner.namespace and kind is AIMClusterServiceTemplate:
+                continue  # cluster templates never resolve to a namespace model
+            for template in self.store.list(kind, owner.namespace or None, index=(MODEL_NAME, owner.name)):
+                keys += self._fine_tuned_of_template(template)
+        return keys
+
+    def _models_of_service_templates(self, service: KubeObject) -> Iterable[ObjectKey]:
+        """A service that names or resolved a template keeps it from being pruned; when it lets
+        go (changed or deleted), the template's model must look again."""
+        namespace = None if self.cluster else service.namespace
+        keys = []
+        for name in service_templates(cast(AIMService, service)):
+            template = self.store.get(self.template_kind, name, namespace)
+            if template is not None:
+                keys.append(ObjectKey(template.namespace or "", template.spec.model_name))
+        return keys
 
     def _models_using_namespace_config(self, config: KubeObject) -> Iterable[ObjectKey]:
         found = self.store.list(self.kind, config.namespace, index=(RUNTIME_CONFIG, config.name))
@@ -103,56 +157,74 @@ class ModelReconciler(Reconciler):
         model = cast(ModelKind | None, self.store.get(self.kind, key.name, key.namespace or None))
         if model is None:
             self._failures.pop(key, None)
-            self._first_seen.pop(key, None)
+            self._deferrals.pop(key, None)
             return None  # templates go with it (owner references)
         if model.annotations.get(labels.PAUSED) == "true":
             return None
         spec = model.spec
-        status = model.status or AIMModelStatus()
+        kind = classify(spec)
 
+        # Observe.
         runtime = self._runtime_config(model)
-        image = await self._discover(model, status, runtime)
-        plan = tp.plan(model.name, spec, image.metadata)
-        skipped = await self._apply_templates(model, plan)
-        if plan.expects_templates and (image.metadata is not None or tp.is_custom(spec)):
+        image = await self._discover(model, kind, model.status or AIMModelStatus(), runtime)
+        candidates = self._candidates(model, kind) if isinstance(kind, FineTunedModel) else []
+
+        # Plan and apply the templates.
+        plan = tp.plan(model.name, spec, image.metadata, candidates, kind=kind)
+        conflicts = await self._apply_templates(model, plan)
+        if plan.prune:
             await self._prune(model, {t.name for t in plan.templates})
 
+        # Status, from the templates as they stand now.
         owned = self.store.list(self.template_kind, key.namespace or None, index=(MODEL_NAME, model.name))
-        statuses = [t.status.status if t.status else None for t in owned]
-        if model.status is None and None in statuses and self._defer_first_status(key):
-            # Templates just created report within a second, and each report requeues this
+        if self._defer_first_status(key, model, owned, plan, image):
+            # Templates just created report within moments, and each report requeues this
             # model: writing "Progressing" now would only be overwritten at once.
-            return Result(requeue_after=FIRST_STATUS_WAIT)
-        self._first_seen.pop(key, None)
-        templates = ms.aggregate_templates(statuses, plan, image)
-        if skipped:
-            templates = _with_skipped(templates, skipped)
-        result = ms.verdict(runtime, image, templates)
-
-        desired = [runtime.condition, image.condition, templates.condition, result.ready]
-        merged = conditions.merge(status.conditions, desired, generation=model.metadata.generation)
-        new_status = status.model_copy(
-            update={
-                "status": result.status,
-                "conditions": merged,
-                "observed_generation": model.metadata.generation,
-                "resolved_runtime_config": runtime.reference,
-                "source_type": "Custom" if tp.is_custom(spec) else "Image",
-                "template_count": len(owned),
-            }
+            return None
+        new_status = ms.build_status(
+            model.status,
+            generation=model.metadata.generation,
+            kind=kind,
+            runtime=runtime,
+            image=image,
+            plan=plan,
+            template_statuses=[t.status.status if t.status else None for t in owned],
+            conflicts=conflicts,
+            timestamp=conditions.timestamp(self.settings.clock()),
         )
-        if image.inspected_image is not None:
-            # Recorded even when labels are missing, so the same image is not inspected again.
-            update = {
-                "image_metadata": image.metadata,
-                "inspected_image": image.inspected_image,
-                "image_digest": image.digest,
-            }
-            new_status = new_status.model_copy(update=update)
-        elif spec.image_metadata is not None:
-            new_status = new_status.model_copy(update={"image_metadata": spec.image_metadata})
         await self._write_status(model, new_status)
-        return self._next(key, image)
+        return self._next(key, image, plan)
+
+    def _candidates(self, model: ModelKind, kind: FineTunedModel) -> list[Candidate]:
+        """Templates of the model's family it can see, each with the model that owns it: a
+        namespace model sees its namespace's templates and cluster templates; a cluster model
+        sees cluster templates."""
+        found: list[TemplateKind] = []
+        if not self.cluster:
+            found += self.store.list(AIMServiceTemplate, model.namespace, index=(AIM_ID, kind.aim_id))
+        found += self.store.list(AIMClusterServiceTemplate, index=(AIM_ID, kind.aim_id))
+        candidates = []
+        for template in found:
+            owner = find_model(self.store, template.spec.model_name, template.namespace)
+            candidates.append(
+                Candidate(
+                    template.KIND,
+                    template.name,
+                    template.namespace,
+                    template.labels,
+                    template.spec,
+                    None
+                    if owner is None
+                    else Owner(
+                        owner.KIND,
+                        owner.name,
+                        owner.namespace,
+                        owner.spec,
+                        owner.status.image_metadata if owner.status else None,
+                    ),
+                )
+            )
+        return candidates
 
     def _runtime_config(self, model: ModelKind) -> rc.RuntimeConfigResolution:
         name = rc.effective_name(model.spec.runtime_config_name)
@@ -161,20 +233,30 @@ class ModelReconciler(Reconciler):
         return rc.resolve(model.spec.runtime_config_name, namespaced, cluster)
 
     async def _discover(
-        self, model: ModelKind, status: AIMModelStatus, runtime: rc.RuntimeConfigResolution
+        self,
+        model: ModelKind,
+        kind: ModelType,
+        status: AIMModelStatus,
+        runtime: rc.RuntimeConfigResolution,
     ) -> ms.ImageOutcome:
         spec = model.spec
-        if tp.is_custom(spec):
+        if isinstance(kind, FineTunedModel):
+            return ms.discovery_skipped(
+                "Fine-tuned model: its image is not inspected; each template copy deploys the image "
+                "resolved from the model that owns the template it was copied from"
+            )
+        if not isinstance(kind, ImageModel):
             return ms.discovery_skipped(
                 "Custom model: weights come from spec.modelSources, so the image is not inspected"
             )
         if spec.image_metadata is not None:
-            return ms.metadata_found(spec.image_metadata, "Metadata from spec.imageMetadata")
-        if not tp.discovery_enabled(spec):
+            return ms.metadata_found(spec.image_metadata, "Metadata from spec.imageMetadata", "spec")
+        if not discovery_enabled(spec):
             return ms.discovery_skipped("spec.discovery.extractMetadata is false; the image is not inspected")
         image = spec.image or ""
         if status.image_metadata is not None and status.inspected_image == image:
-            return ms.metadata_found(status.image_metadata, _inspected(image, status.image_digest))
+            described = _inspected(image, status.image_digest)
+            return ms.metadata_found(status.image_metadata, described, "status")
         try:
             registry = parse_reference(image).registry
         except ValueError as exc:
@@ -198,9 +280,9 @@ class ModelReconciler(Reconciler):
             return ms.metadata_failed(str(exc), exc.reason, transient=True, retry_after=exc.retry_after)
         except RegistryError as exc:
             return ms.metadata_failed(str(exc), exc.reason, transient=exc.transient)
-        found = ms.metadata_found(inspected.metadata, _inspected(image, inspected.digest))
-        return ms.ImageOutcome(
-            found.condition, found.metadata, found.failure, found.failure_reason, image, inspected.digest
+        described = _inspected(image, inspected.digest)
+        return ms.metadata_found(
+            inspected.metadata, described, "registry", inspected_image=image, digest=inspected.digest
         )
 
     async def _pull_credentials(
@@ -256,24 +338,22 @@ class ModelReconciler(Reconciler):
         return skipped
 
     async def _prune(self, model: ModelKind, wanted: set[str]) -> None:
-        """Delete generated templates the model no longer wants, unless a service uses one."""
+        """Delete templates this operator applied for the model and no longer plans, unless a
+        service uses one. Objects people made are never pruned, even when they carry the
+        operator's labels and owner reference (an administrator's clone for another GPU, say):
+        only what our field manager applied counts as ours."""
         for template in self.store.list(self.template_kind, model.namespace, index=(MODEL_NAME, model.name)):
             if template.name in wanted or not _controlled_by(template, model):
                 continue
             if template.labels.get(labels.ORIGIN) not in (labels.ORIGIN_AUTO, labels.ORIGIN_FINE_TUNED):
                 continue
-            if self._in_use(template):
+            if not applied_by(template, self.store.field_manager) or self._in_use(template):
                 continue
             await self.store.delete(self.template_kind, template.name, template.namespace)
 
     def _in_use(self, template: TemplateKind) -> bool:
         namespace = None if self.cluster else template.namespace
-        for service in self.store.list(AIMService, namespace):
-            spec_name = service.spec.template.name if service.spec.template else None
-            resolved = service.status.resolved_template if service.status else None
-            if template.name in (spec_name, resolved.name if resolved else None):
-                return True
-        return False
+        return bool(self.store.list(AIMService, namespace, index=(SERVICE_TEMPLATE, template.name)))
 
     async def _write_status(self, model: ModelKind, status: AIMModelStatus) -> None:
         # Round-trip so that unset values compare equal to what the API server returns.
@@ -287,14 +367,37 @@ class ModelReconciler(Reconciler):
             if change.type == conditions.READY and (change.status == "True" or status.status in BROKEN):
                 self.store.record_event(model, change.event_type, change.reason, change.message)
 
-    def _defer_first_status(self, key: ObjectKey) -> bool:
-        first = self._first_seen.setdefault(key, time.monotonic())
-        return time.monotonic() - first < FIRST_STATUS_WAIT
+    def _defer_first_status(
+        self,
+        key: ObjectKey,
+        model: ModelKind,
+        owned: list[TemplateKind],
+        plan: tp.TemplatePlan,
+        image: ms.ImageOutcome,
+    ) -> bool:
+        """Whether a new model's first status should wait for its templates' first reports.
 
-    def _next(self, key: ObjectKey, image: ms.ImageOutcome) -> Result | None:
+        No clock: each template's first status write requeues the model, so the wait ends by
+        itself. It is bounded by count (one deferral per planned template, plus one), so a
+        template that never reports (paused, or its controller down) cannot hold it forever.
+        """
+        if model.status is not None or image.failure is not None:
+            self._deferrals.pop(key, None)
+            return False
+        waiting = [t for t in owned if t.status is None and t.annotations.get(labels.PAUSED) != "true"]
+        deferred = self._deferrals.get(key, 0)
+        if not waiting or deferred > len(plan.templates):
+            self._deferrals.pop(key, None)
+            return False
+        self._deferrals[key] = deferred + 1
+        return True
+
+    def _next(
+        self, key: ObjectKey, image: ms.ImageOutcome, plan: tp.TemplatePlan | None = None
+    ) -> Result | None:
         if image.failure is None or image.inspected_image is not None:
             self._failures.pop(key, None)
-            return None
+            return Result(requeue_after=RETRY_SKIPPED) if plan is not None and plan.skipped else None
         attempts = self._failures.get(key, 0) + 1
         self._failures[key] = attempts
         base, cap = RETRY_TRANSIENT if image.failure == "transient" else RETRY_PERMANENT
@@ -317,12 +420,3 @@ def _controlled_by(obj: KubeObject, owner: KubeObject) -> bool:
     return any(
         ref.controller and ref.uid == owner.metadata.uid for ref in obj.metadata.owner_references or ()
     )
-
-
-def _with_skipped(outcome: ms.TemplatesOutcome, skipped: Sequence[str]) -> ms.TemplatesOutcome:
-    message = (
-        f"{outcome.condition.message}; not applied because another owner (or a user) already has "
-        f"an object of that name: {', '.join(skipped)}"
-    )
-    cond = conditions.Cond(outcome.condition.type, "False", "TemplateNameConflict", message)
-    return ms.TemplatesOutcome("Degraded" if outcome.state == "Ready" else outcome.state, cond)

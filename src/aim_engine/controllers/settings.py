@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from aim_engine.registry.settings import RegistrySettings
 
 DEFAULT_OPERATOR_NAMESPACE = "aim-system"
+
+
+def wall_clock() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -17,6 +23,9 @@ class ControllerSettings:
     allowed_registries: tuple[str, ...] = ()
     """When not empty, discovery contacts only these registries, written as in image references
     (host:port, or a host alone for every port of it); other images fail with a message saying so."""
+    clock: Callable[[], datetime] = wall_clock
+    """The time stamped on condition transitions (UTC). The only clock reconcilers read: a fixed
+    one makes their output reproducible (offline render, tests)."""
 
     def allows(self, registry: str) -> bool:
         if not self.allowed_registries:

@@ -19,6 +19,8 @@ from aim_engine.catalog import conditions, labels
 from aim_engine.catalog.gpu import DEVICE_LABELS, FAMILY_LABEL, VRAM_LABEL, NodeGPUs, node_gpus
 from aim_engine.catalog.template_status import ModelRef, evaluate
 from aim_engine.controllers.indexes import MODEL_NAME
+from aim_engine.controllers.lookup import find_model
+from aim_engine.controllers.settings import ControllerSettings
 from aim_engine.runtime.reconciler import Reconciler, Result, Watch
 from aim_engine.runtime.store import Store
 
@@ -26,8 +28,9 @@ TemplateKind = AIMServiceTemplate | AIMClusterServiceTemplate
 
 
 class TemplateReconciler(Reconciler):
-    def __init__(self, store: Store, *, cluster: bool) -> None:
+    def __init__(self, store: Store, settings: ControllerSettings, *, cluster: bool) -> None:
         self.store = store
+        self.settings = settings
         self.cluster = cluster
         self.kind = AIMClusterServiceTemplate if cluster else AIMServiceTemplate
         watches: list[Watch[Any]] = [
@@ -96,7 +99,10 @@ class TemplateReconciler(Reconciler):
         verdict = evaluate(template.spec, template.annotations, self._model(template), self._inventory())
         status = template.status or AIMServiceTemplateStatus()
         generation = template.metadata.generation
-        merged = conditions.merge(status.conditions, verdict.conditions, generation=generation)
+        stamp = conditions.timestamp(self.settings.clock())
+        merged = conditions.merge(
+            status.conditions, verdict.conditions, generation=generation, timestamp=stamp
+        )
         new_status = status.model_copy(
             update={
                 "status": verdict.status,
@@ -122,12 +128,7 @@ class TemplateReconciler(Reconciler):
         return None
 
     def _model(self, template: TemplateKind) -> ModelRef | None:
-        name = template.spec.model_name
-        model: AIMModel | AIMClusterModel | None = None
-        if not self.cluster:
-            model = self.store.get(AIMModel, name, template.namespace)
-        if model is None:
-            model = self.store.get(AIMClusterModel, name)
+        model = find_model(self.store, template.spec.model_name, None if self.cluster else template.namespace)
         if model is None:
             return None
         return ModelRef(model.KIND, model.name, model.namespace, model.metadata.uid, model.spec)

@@ -2,7 +2,7 @@
 retrying later can help (`transient`): controllers mark user-fixable causes `Failed` and transient
 ones `Degraded` with a requeue.
 
-Pure module (stdlib only) so that `aim_engine.catalog` can raise `InvalidMetadataError` too.
+Pure module (stdlib only).
 Messages name the image and the registry host, never a credential or a token.
 """
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from types import TracebackType
 
 from aim_engine.api.v1alpha1.common import ImageMetadata
-from aim_engine.catalog.image_metadata import extract_image_metadata
+from aim_engine.catalog.image_metadata import MalformedLabelError, extract_image_metadata
 from aim_engine.registry.cache import Expiring, LruCache, SingleFlight
 from aim_engine.registry.client import RegistryClient
 from aim_engine.registry.credentials import Credentials, Keychain, fingerprint
@@ -232,10 +232,11 @@ class ImageInspector:
         try:
             parsed = parse_config(blob)
             metadata = extract_image_metadata(parsed.labels, parsed.env)
-        except InvalidMetadataError as exc:
+        except (InvalidMetadataError, MalformedLabelError) as exc:
             # The blob's digest was verified, so this failure belongs to the content: remember it.
-            self._images.put(digest, exc)
-            raise
+            error = exc if isinstance(exc, InvalidMetadataError) else InvalidMetadataError(str(exc))
+            self._images.put(digest, error)
+            raise error from None
         entry = _ImageEntry(
             media_type=manifest.media_type,
             config_digest=config.digest,

@@ -40,6 +40,21 @@ class ChangeEvent(Generic[K]):
     old: K | None = None
 
 
+def applied_by(obj: KubeObject, manager: str) -> bool:
+    """Whether `manager` has server-side applied `obj` (it holds an Apply entry of the main
+    resource in `metadata.managedFields`): what tells the operator's own objects from look-alikes
+    people made. Both stores keep that entry in their cached objects."""
+    extra = obj.metadata.model_extra or {}
+    entries = extra.get("managedFields") or ()
+    return any(
+        isinstance(e, dict)
+        and e.get("manager") == manager
+        and e.get("operation") == "Apply"
+        and not e.get("subresource")
+        for e in entries
+    )
+
+
 ChangeHandler = Callable[[ChangeEvent[Any]], None]
 """Called synchronously on the event loop for every cache change; must not block or await."""
 

@@ -7,7 +7,8 @@ from aim_engine.api.v1alpha1.template import AIMServiceTemplateSpec
 from aim_engine.catalog import labels
 from aim_engine.catalog.conditions import Cond, merge, transitions
 from aim_engine.catalog.gpu import GIB, fits, model_for_device, node_gpus
-from aim_engine.catalog.template_status import ModelRef, evaluate, hardware_summary, image_tag
+from aim_engine.catalog.images import image_tag
+from aim_engine.catalog.template_status import ModelRef, evaluate, hardware_summary
 
 
 def test_device_ids_and_vram() -> None:

@@ -47,13 +47,15 @@ META = ImageMetadata.model_validate({"model": {"canonicalName": "a/b", "recommen
 
 
 def test_ready_when_everything_is() -> None:
-    result = verdict(FOUND, metadata_found(META, "Inspected"), aggregate_templates(["Ready"], EXPECTING))
+    result = verdict(
+        FOUND, metadata_found(META, "Inspected", "registry"), aggregate_templates(["Ready"], EXPECTING)
+    )
     assert result.status == "Ready"
     assert result.ready.ok
 
 
 def test_missing_labels_fail_the_model() -> None:
-    outcome = metadata_found(ImageMetadata(), "Inspected x")
+    outcome = metadata_found(ImageMetadata(), "Inspected x", "registry")
     assert (outcome.condition.status, outcome.condition.reason) == ("False", "ImageFound")
     result = verdict(FOUND, outcome, aggregate_templates([], NOTHING))
     assert result.status == "Failed"

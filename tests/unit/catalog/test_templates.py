@@ -4,7 +4,8 @@ from typing import Any
 
 from aim_engine.api.v1alpha1 import AIMModelSpec, ImageMetadata
 from aim_engine.catalog import labels
-from aim_engine.catalog.templates import merge_env, plan
+from aim_engine.catalog.template_spec import merge_env
+from aim_engine.catalog.templates import plan
 
 
 def spec(**fields: Any) -> AIMModelSpec:
@@ -172,3 +173,64 @@ def test_merge_env() -> None:
     )
     assert merged == [EnvVar(name="A", value="3"), EnvVar(name="B", value="2")]
     assert merge_env(None, None) is None
+
+
+def test_image_model_reads_custom_templates_too() -> None:
+    """Defect: only spec.customTemplates was read for image models; spec.custom.templates was ignored."""
+    model = spec(image="x", custom={"templates": [{"name": "extra", "hardware": {"gpu": {"requests": 4}}}]})
+    result = plan("qwen", model, METADATA)
+    assert len(result.templates) == 3
+    assert result.templates[-1].labels[labels.TEMPLATE_ALIAS] == "extra"
+    assert len(plan("qwen", model, None).templates) == 1  # also while the metadata is unknown
+
+
+def test_custom_template_name_changes_with_every_immutable_hardware_field() -> None:
+    """Defect: minVram, cpu and the order of gpu.models did not reach the name, while
+    spec.hardware is immutable: the same name was applied with new hardware and rejected."""
+    sources = [{"modelId": "o/m", "sourceUri": "s3://b/m"}]
+
+    def only(hardware: dict[str, Any]) -> Any:
+        (template,) = plan("m", spec(modelSources=sources, custom={"hardware": hardware}), None).templates
+        return template
+
+    base = only({"gpu": {"requests": 1, "models": ["MI300X", "MI325X"]}})
+    variants: list[dict[str, Any]] = [
+        {"gpu": {"requests": 1, "models": ["MI300X", "MI325X"], "minVram": "64Gi"}},
+        {"gpu": {"requests": 1, "models": ["MI300X", "MI325X"]}, "cpu": {"requests": "4"}},
+        {"gpu": {"requests": 1, "models": ["MI300X", "MI325X"]}, "cpu": {"requests": "4", "limits": "8"}},
+        {"gpu": {"requests": 1, "models": ["MI300X"]}},
+        {"gpu": {"requests": 1, "models": ["MI300X", "MI325X"], "resourceName": "amd.com/xgpu"}},
+    ]
+    names = {only(v).name for v in variants}
+    assert base.name not in names and len(names) == len(variants)
+    # The order of the list means nothing: same name, and the same (sorted) hardware written.
+    reordered = only({"gpu": {"requests": 1, "models": ["MI325X", "MI300X"]}})
+    assert reordered.name == base.name
+    assert reordered.spec.hardware == base.spec.hardware
+    assert base.spec.hardware is not None and base.spec.hardware.gpu is not None
+    assert base.spec.hardware.gpu.models == ["MI300X", "MI325X"]
+
+
+def test_generated_templates_carry_what_fine_tuned_matching_needs() -> None:
+    meta = ImageMetadata.model_validate(
+        {
+            "model": {
+                "canonicalName": "Qwen/Qwen3-32B",
+                "recommendedDeployments": [
+                    {
+                        "gpuModel": "MI300X",
+                        "gpuCount": 1,
+                        "precision": "fp8",
+                        "modelId": "Qwen/Qwen3-32B-FP8",
+                    },
+                    {"gpuModel": "MI300X", "gpuCount": 1, "precision": "fp16"},
+                ],
+            }
+        }
+    )
+    fp8, fp16 = plan("qwen", spec(image="x:1"), meta).templates
+    assert (fp8.spec.aim_id, fp8.spec.model_id) == ("Qwen/Qwen3-32B", "Qwen/Qwen3-32B-FP8")
+    assert (fp16.spec.aim_id, fp16.spec.model_id) == ("Qwen/Qwen3-32B", "Qwen/Qwen3-32B")
+    # The model's own aimId names the family when it sets one.
+    (first, _) = plan("qwen", spec(image="x:1", aimId="qwen/qwen3-32b"), meta).templates
+    assert first.spec.aim_id == "qwen/qwen3-32b"

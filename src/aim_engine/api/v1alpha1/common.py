@@ -14,7 +14,8 @@ from aim_engine.api.schema import cel
 TemplateType = Literal["optimized", "preview", "unoptimized"]
 Metric = Literal["latency", "throughput"]
 Precision = Literal["auto", "fp4", "fp8", "fp16", "fp32", "bf16", "int4", "int8"]
-VersionPolicy = Literal["pinned", "latest", "any"]
+VersionPolicy = Literal["pinned", "latest", "any", "all"]
+"""`all` is another spelling of `any`."""
 ObjectStatus = Literal["Pending", "Progressing", "Ready", "Degraded", "Failed", "NotAvailable"]
 SourceType = Literal["Image", "Custom"]
 Scope = Literal["Namespace", "Cluster", "Merged", "Unknown"]
@@ -87,6 +88,8 @@ class RecommendedDeployment(ApiModel):
     precision: str | None = None
     metric: str | None = None
     profile_id: str | None = None
+    model_id: str | None = None
+    """The model id this deployment serves (e.g. a quantized variant); default: the canonical name."""
     description: str | None = None
 
 

@@ -1,0 +1,20 @@
+"""The one "namespace first, then cluster" lookup of a model by name.
+
+Templates, fine-tuned matching and (later) services resolve `modelName` the same way: an
+AIMModel of that name in the asking object's namespace shadows the AIMClusterModel of the same
+name; a cluster-scoped asker sees only cluster models.
+"""
+
+from __future__ import annotations
+
+from aim_engine.api.v1alpha1 import AIMClusterModel, AIMModel
+from aim_engine.runtime.store import Store
+
+
+def find_model(store: Store, name: str, namespace: str | None) -> AIMModel | AIMClusterModel | None:
+    """The model `name` as seen from `namespace` (None: from cluster scope)."""
+    if namespace:
+        found = store.get(AIMModel, name, namespace)
+        if found is not None:
+            return found
+    return store.get(AIMClusterModel, name)
