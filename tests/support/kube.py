@@ -58,7 +58,8 @@ from tests.support.pki import issue_server_cert, loopback_sans, new_ca, write_ce
 REPO = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = REPO / "tests" / "k8sbin" / "build.sh"
 PROJECT_CRD_DIR = REPO / "deploy" / "crds"
-KSERVE_CRD = REPO.parent / "shared" / "testdata" / "crds" / "serving.kserve.io_inferenceservices.yaml"
+KSERVE_CRD = REPO / "tests" / "data" / "crds" / "serving.kserve.io_inferenceservices.yaml"
+"""The project's own InferenceService CRD fixture (see tests/support/kserve.py)."""
 
 FIELD_MANAGER = "aim-engine-tests"
 ADMIN_USER = "aim-test-admin"
@@ -550,10 +551,9 @@ def crd_documents(paths: Sequence[Path]) -> dict[str, dict[str, Any]]:
 
 
 def default_crd_files() -> list[Path]:
-    """Every ``deploy/crds/*.yaml`` present now, plus KServe's InferenceService CRD."""
+    """Every ``deploy/crds/*.yaml`` present now, plus the InferenceService CRD fixture."""
     files = sorted(PROJECT_CRD_DIR.glob("*.yaml")) + sorted(PROJECT_CRD_DIR.glob("*.yml"))
-    if KSERVE_CRD.exists():
-        files.append(KSERVE_CRD)
+    files.append(KSERVE_CRD)
     return files
 
 
