@@ -6,7 +6,9 @@ from collections.abc import AsyncIterator
 
 import pytest_asyncio
 
+from aim_engine.runtime.kube_api import KubeApi
 from tests.support.aim_operator import RunningOperator, start_operator
+from tests.support.api import admin_api
 from tests.support.kube import KubeCluster
 from tests.support.registries import Registries
 
@@ -19,3 +21,11 @@ async def operator(kube: KubeCluster, registries: Registries) -> AsyncIterator[R
         yield running
     finally:
         await running.stop()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def api(kube: KubeCluster) -> AsyncIterator[KubeApi]:
+    """An admin API client, as a user with kubectl would have."""
+    client = admin_api(kube)
+    yield client
+    await client.close()

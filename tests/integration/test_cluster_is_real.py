@@ -258,7 +258,7 @@ async def test_deleting_an_owner_garbage_collects_dependents(
     )
     # Both dependents exist and carry the owner reference before the owner goes.
     for res, name in ((ConfigMap, "dependent"), (InferenceService, "isvc")):
-        found = await kube_client.get(res, name, namespace=ns)
+        found = cast(Any, await kube_client.get(res, name, namespace=ns))
         assert found.metadata is not None and owner.metadata is not None
         assert [r.uid for r in found.metadata.ownerReferences or ()] == [owner.metadata.uid]
     t0 = time.monotonic()

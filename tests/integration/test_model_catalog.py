@@ -5,17 +5,13 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-import pytest_asyncio
 
-from aim_engine.runtime.errors import NotFound
 from aim_engine.runtime.kube_api import KubeApi
+from tests.support.aim_api import V1, condition, create, get, model_body, status_of, templates_of
 from tests.support.aim_operator import GROUP, RunningOperator
-from tests.support.api import admin_api
-from tests.support.kube import KubeCluster
 from tests.support.kube_plugin import unique_name
 from tests.support.oci_images import ImageBuilder, ImageSpec
 from tests.support.registries import Registries, RegistryEndpoint
@@ -23,7 +19,6 @@ from tests.support.waiting import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group(GROUP)]
 
-V1 = "/apis/aim.eai.amd.com/v1alpha1"
 DEPLOYMENTS = [
     {"gpuModel": "MI300X", "gpuCount": 1, "precision": "fp8", "metric": "latency"},
     {"gpuModel": "MI300X", "gpuCount": 8, "precision": "fp8", "metric": "throughput"},
@@ -54,57 +49,6 @@ def push(
             ImageSpec(labels=labels, env=("AIM_BASE_IMAGE_REF=docker.io/amdenterpriseai/aim-base:0.11",)),
         )
     return endpoint.image(repository, tag)
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def api(kube: KubeCluster) -> AsyncIterator[KubeApi]:
-    client = admin_api(kube)
-    yield client
-    await client.close()
-
-
-async def get(api: KubeApi, path: str) -> dict[str, Any] | None:
-    try:
-        found: dict[str, Any] = json.loads(await api.request("GET", path))
-    except NotFound:
-        return None
-    return found
-
-
-async def create(api: KubeApi, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    created: dict[str, Any] = json.loads(await api.request("POST", path, body=body))
-    return created
-
-
-def model_body(kind: str, name: str, spec: dict[str, Any], namespace: str | None = None) -> dict[str, Any]:
-    meta: dict[str, Any] = {"name": name}
-    if namespace:
-        meta["namespace"] = namespace
-    return {"apiVersion": "aim.eai.amd.com/v1alpha1", "kind": kind, "metadata": meta, "spec": spec}
-
-
-def status_of(obj: dict[str, Any] | None) -> str | None:
-    value = (obj or {}).get("status", {}).get("status")
-    return str(value) if value is not None else None
-
-
-def condition(obj: dict[str, Any] | None, kind: str) -> dict[str, Any]:
-    for cond in (obj or {}).get("status", {}).get("conditions", []):
-        if cond["type"] == kind:
-            return dict(cond)
-    return {}
-
-
-async def templates_of(api: KubeApi, model: str, namespace: str | None) -> list[dict[str, Any]]:
-    path = (
-        f"{V1}/namespaces/{namespace}/aimservicetemplates"
-        if namespace
-        else f"{V1}/aimclusterservicetemplates"
-    )
-    listing = json.loads(
-        await api.request("GET", path, params={"labelSelector": f"aim.eai.amd.com/model={model}"})
-    )
-    return list(listing["items"])
 
 
 @pytest.fixture
