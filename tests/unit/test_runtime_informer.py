@@ -259,3 +259,24 @@ async def test_own_writes_already_in_the_cache_do_not_notify_twice() -> None:
         await asyncio.sleep(0.2)
         # ... so the watch event for the same version is not a change.
         assert h.events == [("MODIFIED", "a", 5)]
+
+
+def test_a_late_write_response_does_not_resurrect_a_deleted_object() -> None:
+    """A status write answered after the watch reported the object deleted (a template
+    pruned while its status was being written) must not leave a ghost in the cache."""
+
+    def gadget(version: int) -> Gadget:
+        return Gadget.model_validate(
+            {
+                "metadata": {"name": "a", "namespace": "ns", "resourceVersion": str(version)},
+                "spec": {"size": 1},
+            }
+        )
+
+    cache: KindCache[Gadget] = KindCache(Gadget)
+    cache.put(gadget(5))
+    cache.remove(gadget(5).key, gadget(7))  # DELETED at 7
+    assert cache.put(gadget(6)) is None  # the write's response, older than the deletion
+    assert cache.get(gadget(6).key) is None
+    assert cache.put(gadget(8)) is not None  # created again later: taken
+    assert cache.get(gadget(8).key) is not None

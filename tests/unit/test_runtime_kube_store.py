@@ -220,3 +220,14 @@ async def test_status_fields_at_their_default_compare_equal_to_absent_ones() -> 
         live.model_copy(update={"status": DefaultedStatus(phase="Pending", conditions=[])})
     )
     assert rec.requests == []
+
+
+async def test_status_write_of_a_deleted_object_is_a_conflict() -> None:
+    """Deleted while it was reconciled: requeued like a stale write (the next reconcile finds it
+    gone), not logged as a reconcile error."""
+    rec = Recorder()
+    store = make_store(rec)
+    rec.responses.append(httpx2.Response(404, json={"kind": "Status", "code": 404, "reason": "NotFound"}))
+    gone = ConfigMap.new("gone", "ns")
+    with pytest.raises(Conflict, match="was deleted"):
+        await store.apply_status(gone)

@@ -8,7 +8,7 @@ import pytest
 
 from aim_engine.api.core import Node, Secret
 from aim_engine.api.meta import ObjectKey
-from aim_engine.runtime import Conflict, KindNotWatched, MemoryStore, NotFound
+from aim_engine.runtime import Conflict, KindNotWatched, MemoryStore
 from aim_engine.runtime.store import ChangeEvent
 from tests.unit.test_runtime_kinds import ClusterGadget, ConfigMap, Gadget, GadgetSpec, GadgetStatus
 
@@ -98,7 +98,7 @@ async def test_stale_status_write_conflicts() -> None:
     await store.apply(gadget(size=2))  # someone changed it after we read `g`
     with pytest.raises(Conflict):
         await store.apply_status(g.model_copy(update={"status": GadgetStatus(phase="Ready")}))
-    with pytest.raises(NotFound):
+    with pytest.raises(Conflict, match="was deleted"):
         await store.apply_status(gadget("missing").model_copy(update={"status": GadgetStatus(phase="x")}))
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import builtins
 import logging
 from abc import abstractmethod
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic
@@ -32,6 +33,10 @@ def rv_newer(candidate: str | None, current: str | None) -> bool:
     if candidate.isdigit() and current.isdigit():
         return int(candidate) > int(current)
     return candidate != current
+
+
+MAX_TOMBSTONES = 10_000
+"""Deleted keys remembered per kind (oldest forgotten first): enough for the writes in flight."""
 
 
 @dataclass
@@ -67,6 +72,11 @@ class KindCache(Generic[K]):
         self._by_namespace: dict[str, dict[ObjectKey, K]] = {}
         self._indexes: dict[str, _Index[K]] = {}
         self._handlers: list[Callable[[ChangeEvent[K]], None]] = []
+        # Recently deleted keys with the resourceVersion of their deletion. A write's response
+        # can arrive after the watch has already reported the object deleted (the status write
+        # of a template that is pruned meanwhile); putting it then would resurrect a ghost that
+        # no event ever removes.
+        self._tombstones: OrderedDict[ObjectKey, str] = OrderedDict()
         self.synced = False
 
     def __len__(self) -> int:
@@ -129,8 +139,13 @@ class KindCache(Generic[K]):
         """Insert or replace; ignored (None) when the cached version is not older."""
         key = obj.key
         old = self._objects.get(key)
-        if old is not None and not rv_newer(obj.metadata.resource_version, old.metadata.resource_version):
+        version = obj.metadata.resource_version
+        if old is not None and not rv_newer(version, old.metadata.resource_version):
             return None
+        if old is None and key in self._tombstones:
+            if not rv_newer(version, self._tombstones[key]):
+                return None  # an older version of an object deleted since
+            del self._tombstones[key]
         self._objects[key] = obj
         self._by_namespace.setdefault(key.namespace, {})[key] = obj
         for index in self._indexes.values():
@@ -145,6 +160,12 @@ class KindCache(Generic[K]):
         old = self._objects.pop(key, None)
         if old is None:
             return None
+        deleted_at = (last or old).metadata.resource_version
+        if deleted_at is not None:
+            self._tombstones[key] = deleted_at
+            self._tombstones.move_to_end(key)
+            while len(self._tombstones) > MAX_TOMBSTONES:
+                self._tombstones.popitem(last=False)
         bucket = self._by_namespace.get(key.namespace)
         if bucket is not None:
             bucket.pop(key, None)
@@ -162,6 +183,7 @@ class KindCache(Generic[K]):
         version newer than the list (written through after the list was taken) are kept.
         Returns the number of changes."""
         fresh = {o.key: o for o in objs}
+        self._tombstones.clear()  # a fresh list is the whole truth as of its version
         changes = 0
         for key in list(self._objects):
             if key not in fresh:

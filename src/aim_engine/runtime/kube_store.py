@@ -10,9 +10,9 @@ from typing import Any
 import msgspec
 
 from aim_engine.api.core import Event, Secret
-from aim_engine.api.meta import KubeObject
+from aim_engine.api.meta import KubeObject, ObjectKey
 from aim_engine.runtime.cache import CachedStore, KindCache
-from aim_engine.runtime.errors import NotFound
+from aim_engine.runtime.errors import Conflict, NotFound
 from aim_engine.runtime.events import EventRecorder
 from aim_engine.runtime.fields import (
     apply_body_of,
@@ -113,6 +113,15 @@ class KubeStore(CachedStore):
     async def apply_status(self, obj: K) -> K:
         kind = type(obj)
         key = object_key(kind, obj.name, obj.namespace)
+        try:
+            return await self._write_status(kind, key, obj)
+        except NotFound:
+            # Deleted while it was reconciled: a stale write like any other (see Store.apply_status).
+            raise Conflict(
+                409, "Conflict", f"{kind.KIND} {key} was deleted; its status cannot be written"
+            ) from None
+
+    async def _write_status(self, kind: type[K], key: ObjectKey, obj: K) -> K:
         desired = status_dump(obj)
         live = self._cached(kind, key)
         if live is None:

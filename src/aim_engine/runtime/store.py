@@ -132,7 +132,8 @@ class Store(ABC):
         Skipped when equal to the cached status. The write is conditional on
         `obj.metadata.resourceVersion` (or the cached one when unset): if the object changed
         since, `Conflict` is raised and the Manager requeues the key at once, so the next
-        reconcile starts from the fresh cache.
+        reconcile starts from the fresh cache. An object deleted meanwhile raises `Conflict`
+        too: the next reconcile finds it gone.
         """
 
     @abstractmethod
