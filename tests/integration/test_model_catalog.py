@@ -396,3 +396,45 @@ async def test_custom_model_templates(
     assert [t["status"]["hardwareSummary"] for t in templates] == ["2 x MI300X", "1 x MI300X"]
     assert {t["status"]["profile"]["metadata"]["type"] for t in templates} == {"unoptimized"}
     assert templates[0]["spec"]["modelSources"] == spec["modelSources"]
+
+
+async def test_prune_deletes_only_what_the_operator_applied(
+    operator: RunningOperator, api: KubeApi, namespace: str, unique: str
+) -> None:
+    """An administrator's clone of a generated template (for another GPU, keeping its labels and
+    owner reference, as the published engine's docs suggest) survives the pruning that removes
+    the original once the image stops recommending it."""
+    metadata = {"model": {"canonicalName": "Org/Clone", "recommendedDeployments": DEPLOYMENTS}}
+    models = f"{V1}/namespaces/{namespace}/aimmodels"
+    await create(
+        api, models, model_body("AIMModel", unique, {"image": "r.invalid/m:1", "imageMetadata": metadata})
+    )
+    await wait_model(api, f"{models}/{unique}", lambda m: m.get("status", {}).get("templateCount") == 2)
+    original = next(
+        t for t in await templates_of(api, unique, namespace) if t["spec"]["metric"] == "throughput"
+    )
+    clone = {
+        "apiVersion": original["apiVersion"],
+        "kind": original["kind"],
+        "metadata": {
+            "name": f"{original['metadata']['name']}-mi325x",
+            "labels": original["metadata"]["labels"],
+            "ownerReferences": original["metadata"]["ownerReferences"],
+        },
+        "spec": {**original["spec"], "hardware": {"gpu": {"requests": 8, "model": "MI325X"}}},
+    }
+    await create(api, f"{V1}/namespaces/{namespace}/aimservicetemplates", clone)
+    fewer = {"model": {**metadata["model"], "recommendedDeployments": DEPLOYMENTS[:1]}}
+    await api.request(
+        "PATCH",
+        f"{models}/{unique}",
+        body={"spec": {"imageMetadata": fewer}},
+        content_type="application/merge-patch+json",
+    )
+    left = await eventually(
+        lambda: templates_of(api, unique, namespace),
+        lambda ts: original["metadata"]["name"] not in [t["metadata"]["name"] for t in ts],
+        what="the original pruned",
+    )
+    assert sorted(t["spec"]["metric"] for t in left) == ["latency", "throughput"]
+    assert clone["metadata"]["name"] in [t["metadata"]["name"] for t in left]

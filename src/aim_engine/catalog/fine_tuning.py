@@ -112,7 +112,7 @@ class FineTuneReport:
     def looked_for(self) -> str:
         version = {
             "pinned": f"version {self.version or '(spec.image has no tag)'}",
-            "latest": f"the newest version ({self.version})" if self.version else "the newest version",
+            "latest": f"newest version {self.version}" if self.version else "the newest version (none found)",
             "any": "any version",
         }[self.model.policy]
         ids = ", ".join(self.model.model_ids)
