@@ -66,6 +66,8 @@ RETRY_PERMANENT = (30.0, 600.0)
 # Fine-tuned copies whose deployment image cannot be resolved yet are retried this often, on
 # top of the watches on their owners (which usually resolve them first).
 RETRY_SKIPPED = 60.0
+# A new model whose templates have not all reported looks again after this long at the latest.
+FIRST_STATUS_SAFETY = 5.0
 
 
 class ModelReconciler(Reconciler):
@@ -115,8 +117,8 @@ class ModelReconciler(Reconciler):
 
     def _fine_tuned_of_template(self, template: KubeObject) -> Iterable[ObjectKey]:
         aim_id = cast(TemplateKind, template).spec.aim_id
-        if not aim_id:
-            return []
+        if not aim_id or (self.cluster and template.namespace):
+            return []  # cluster models see cluster templates only
         # A namespace template is seen by the fine-tuned models of its namespace; a cluster
         # template by every fine-tuned model of this scope.
         found = self.store.list(self.kind, template.namespace or None, index=(FINE_TUNED_AIM_ID, aim_id))
@@ -179,8 +181,9 @@ class ModelReconciler(Reconciler):
         owned = self.store.list(self.template_kind, key.namespace or None, index=(MODEL_NAME, model.name))
         if self._defer_first_status(key, model, owned, plan, image):
             # Templates just created report within moments, and each report requeues this
-            # model: writing "Progressing" now would only be overwritten at once.
-            return None
+            # model: writing "Progressing" now would only be overwritten at once. The requeue
+            # is a safety net for a template that never reports.
+            return Result(requeue_after=FIRST_STATUS_SAFETY)
         new_status = ms.build_status(
             model.status,
             generation=model.metadata.generation,
@@ -204,25 +207,10 @@ class ModelReconciler(Reconciler):
             found += self.store.list(AIMServiceTemplate, model.namespace, index=(AIM_ID, kind.aim_id))
         found += self.store.list(AIMClusterServiceTemplate, index=(AIM_ID, kind.aim_id))
         candidates = []
-        for template in found:
-            owner = find_model(self.store, template.spec.model_name, template.namespace)
+        for t in found:
+            owner = find_model(self.store, t.spec.model_name, t.namespace)
             candidates.append(
-                Candidate(
-                    template.KIND,
-                    template.name,
-                    template.namespace,
-                    template.labels,
-                    template.spec,
-                    None
-                    if owner is None
-                    else Owner(
-                        owner.KIND,
-                        owner.name,
-                        owner.namespace,
-                        owner.spec,
-                        owner.status.image_metadata if owner.status else None,
-                    ),
-                )
+                Candidate(t.KIND, t.name, t.namespace, t.labels, t.spec, _owner(owner) if owner else None)
             )
         return candidates
 
@@ -377,9 +365,9 @@ class ModelReconciler(Reconciler):
     ) -> bool:
         """Whether a new model's first status should wait for its templates' first reports.
 
-        No clock: each template's first status write requeues the model, so the wait ends by
-        itself. It is bounded by count (one deferral per planned template, plus one), so a
-        template that never reports (paused, or its controller down) cannot hold it forever.
+        Each template's first status write requeues the model, so the wait ends by itself,
+        without reading a clock. It is bounded by count (one deferral per planned template, plus
+        one), so a template that never reports (its controller down) cannot hold it for ever.
         """
         if model.status is not None or image.failure is not None:
             self._deferrals.pop(key, None)
@@ -414,6 +402,11 @@ def _inspected(image: str, digest: str | None) -> str:
 
 def _keychain(secret: Secret, namespace: str) -> Keychain:
     return credentials_from_pull_secret(f"{namespace}/{secret.name}", secret.type, secret.data)
+
+
+def _owner(model: ModelKind) -> Owner:
+    metadata = model.status.image_metadata if model.status else None
+    return Owner(model.KIND, model.name, model.namespace, model.spec, metadata)
 
 
 def _controlled_by(obj: KubeObject, owner: KubeObject) -> bool:
