@@ -70,6 +70,10 @@ def annotations_of(templates: list[dict[str, Any]]) -> dict[str, str]:
     }
 
 
+def templates_message(model: dict[str, Any] | None) -> str:
+    return str(condition(model, "ServiceTemplatesReady").get("message", ""))
+
+
 def images_of(templates: list[dict[str, Any]]) -> list[str]:
     return [t["metadata"]["annotations"][IMAGE_REF] for t in templates]
 
@@ -160,11 +164,17 @@ async def test_rebasing_rows_and_heterogeneous_matches(
             assert copy["spec"]["modelSources"] == [
                 {"modelId": f"{aim_id}-ft", "sourceUri": "s3://my-bucket/weights/"}
             ]
-        model = await get(api, f"{V1}/aimclustermodels/{unique}")
+        # The status is written right after the copies are applied.
+        model = await eventually(
+            lambda: get(api, f"{V1}/aimclustermodels/{unique}"),
+            lambda m: (
+                "4 official template(s) matched" in condition(m, "ServiceTemplatesReady").get("message", "")
+            ),
+            what="status naming the four matches",
+        )
         assert model is not None
         assert model["status"]["sourceType"] == "Custom"
         assert "image" not in model["spec"] and "imageMetadata" not in model["status"]
-        assert "4 official template(s) matched" in condition(model, "ServiceTemplatesReady")["message"]
     finally:
         for name in [unique, *owners]:
             await delete(api, f"{V1}/aimclustermodels/{name}")
