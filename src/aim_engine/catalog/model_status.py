@@ -105,13 +105,11 @@ def aggregate_templates(
     statuses: Sequence[str | None], plan: TemplatePlan, image: ImageOutcome | None = None
 ) -> TemplatesOutcome:
     """Summarise the statuses of a model's templates into one component state."""
-
-    def out(state: TemplateState, status: ConditionStatus, reason: str, message: str) -> TemplatesOutcome:
-        return TemplatesOutcome(state, Cond(SERVICE_TEMPLATES, status, reason, message))
-
+    out = _outcome
     if not statuses:
-        if plan.reason == "NoMatchingTemplates":
-            return out("NotAvailable", "False", "NoMatchingTemplates", plan.message)
+        if plan.reason in ("NoMatchingTemplates", "DeploymentImageUnresolved"):
+            # A fine-tuned model without copies: nothing to deploy until its sources change.
+            return out("NotAvailable", "False", plan.reason, plan.message)
         if not plan.expects_templates:
             return out("Ready", "True", "NoTemplatesExpected", plan.message)
         if plan.reason == "AwaitingMetadata":
@@ -130,12 +128,12 @@ def aggregate_templates(
     return out(outcome.state, cond.status, cond.reason, message)
 
 
-def _aggregate(statuses: Sequence[str | None]) -> TemplatesOutcome:
-    def out(
-        state: TemplateState, status: Literal["True", "False"], reason: str, message: str
-    ) -> TemplatesOutcome:
-        return TemplatesOutcome(state, Cond(SERVICE_TEMPLATES, status, reason, message))
+def _outcome(state: TemplateState, status: ConditionStatus, reason: str, message: str) -> TemplatesOutcome:
+    return TemplatesOutcome(state, Cond(SERVICE_TEMPLATES, status, reason, message))
 
+
+def _aggregate(statuses: Sequence[str | None]) -> TemplatesOutcome:
+    out = _outcome
     counts = Counter(statuses)
     total = len(statuses)
     ready = counts["Ready"]

@@ -80,7 +80,11 @@ def plan(
         report = match(model_name, spec, kind, candidates)
         copies = report.copies
         skipped = [f"{v.candidate.ref} ({v.detail})" for v in report.skipped]
-        reason = "CreatingTemplates" if copies else "NoMatchingTemplates"
+        reason = (
+            "CreatingTemplates"
+            if copies
+            else ("DeploymentImageUnresolved" if skipped else "NoMatchingTemplates")
+        )
         return TemplatePlan(copies, True, reason, report.summary(), True, report, skipped)
     if isinstance(kind, CustomModel):
         custom = custom_templates(model_name, spec, default=True)

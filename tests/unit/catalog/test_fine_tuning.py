@@ -287,4 +287,5 @@ def test_status_summary_says_what_was_looked_for() -> None:
     odd = owner("odd", "ghcr.io/silogen/qwen3:nightly", base=None)
     skipped = plan("ft", fine_tuned("any"), None, [template("t", odd)])
     assert skipped.skipped and "AIMClusterServiceTemplate/t" in skipped.skipped[0]
+    assert skipped.reason == "DeploymentImageUnresolved"
     assert "skipped 1" in skipped.message
