@@ -19,6 +19,7 @@ import yaml
 from aim_engine.runtime.kube_api import KubeApi
 from tests.support.aim_api import V1, condition, create, get, model_body, status_of, templates_of
 from tests.support.aim_operator import GROUP, RunningOperator
+from tests.support.document_tables import REBASING_ROWS
 from tests.support.kube_plugin import unique_name
 from tests.support.oci_images import ImageBuilder, ImageSpec
 from tests.support.registries import Registries
@@ -94,23 +95,7 @@ async def test_rebasing_rows_and_heterogeneous_matches(
     operator: RunningOperator, api: KubeApi, registries: Registries, unique: str
 ) -> None:
     aim_id = f"org/{unique}"
-    rows = [
-        (
-            "ghcr.io/silogen/qwen3:0.11.0",
-            "docker.io/amdenterpriseai/aim-base:0.11",
-            "ghcr.io/silogen/aim-base:0.11",
-        ),
-        (
-            "docker.io/amdenterpriseai/qwen3:0.11.0",
-            "ghcr.io/silogen/aim-base:0.11",
-            "docker.io/amdenterpriseai/aim-base:0.11",
-        ),
-        (
-            "registry.example.com/team/models/qwen3:0.11",
-            "ghcr.io/silogen/aim-base:0.11",
-            "registry.example.com/team/models/aim-base:0.11",
-        ),
-    ]
+    rows = REBASING_ROWS
     owners = []
     for i, (image, base, _) in enumerate(rows):
         name = f"{unique}-b{i}"

@@ -14,6 +14,7 @@ from aim_engine.catalog.fine_tuning import Candidate, Owner, deployment_image, m
 from aim_engine.catalog.images import image_tag, legacy_base_image, newest, rebase, version_key
 from aim_engine.catalog.model_kind import CustomModel, FineTunedModel, ImageModel, classify
 from aim_engine.catalog.templates import plan
+from tests.support.document_tables import REBASING_ROWS
 
 SOURCE = {"modelId": "qwen/qwen3-32b-fp8", "sourceUri": "s3://my-bucket/weights/"}
 
@@ -24,22 +25,7 @@ SOURCE = {"modelId": "qwen/qwen3-32b-fp8", "sourceUri": "s3://my-bucket/weights/
 @pytest.mark.parametrize(
     ("owner", "base", "expected"),
     [
-        # The document's three rows, exactly.
-        (
-            "ghcr.io/silogen/qwen3:0.11.0",
-            "docker.io/amdenterpriseai/aim-base:0.11",
-            "ghcr.io/silogen/aim-base:0.11",
-        ),
-        (
-            "docker.io/amdenterpriseai/qwen3:0.11.0",
-            "ghcr.io/silogen/aim-base:0.11",
-            "docker.io/amdenterpriseai/aim-base:0.11",
-        ),
-        (
-            "registry.example.com/team/models/qwen3:0.11",
-            "ghcr.io/silogen/aim-base:0.11",
-            "registry.example.com/team/models/aim-base:0.11",
-        ),
+        *REBASING_ROWS,  # the document's three rows, exactly
         # Registry ports on either side, digests, and a source without organisation.
         (
             "127.0.0.1:5000/org/qwen3:1.0",
