@@ -1,0 +1,62 @@
+"""The resources a service's container gets, and where each value came from. Pure.
+
+The document's order: the service's `spec.resources` wins over the template's, which wins over
+the model's (the baseline), per resource name and separately for requests and limits. If the
+GPU resource is still unset afterwards, the template's discovered GPU count
+(`status.profile.metadata.gpu_count`) fills both its request and its limit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from aim_engine.api.meta import ResourceRequirements
+from aim_engine.api.quantity import Quantity
+
+Level = Literal["service", "template", "model", "template profile"]
+GPU_RESOURCE = "amd.com/gpu"
+
+
+@dataclass(frozen=True)
+class MergedResources:
+    requests: dict[str, Quantity] = field(default_factory=dict)
+    limits: dict[str, Quantity] = field(default_factory=dict)
+    origins: dict[str, Level] = field(default_factory=dict)
+    """`requests.<name>` / `limits.<name>` → the level the value came from (for explain)."""
+
+    def requirements(self) -> ResourceRequirements | None:
+        if not self.requests and not self.limits:
+            return None
+        return ResourceRequirements(requests=self.requests or None, limits=self.limits or None)
+
+
+def merge_resources(
+    service: ResourceRequirements | None,
+    template: ResourceRequirements | None,
+    model: ResourceRequirements | None,
+    *,
+    profile_gpu_count: int | None = None,
+    gpu_resource: str = GPU_RESOURCE,
+) -> MergedResources:
+    merged = MergedResources()
+    # Lowest precedence first: each level overwrites what the one below set.
+    levels: list[tuple[Level, ResourceRequirements | None]] = [
+        ("model", model),
+        ("template", template),
+        ("service", service),
+    ]
+    for level, source in levels:
+        if source is None:
+            continue
+        for part, values in (("requests", source.requests), ("limits", source.limits)):
+            target = merged.requests if part == "requests" else merged.limits
+            for name, quantity in (values or {}).items():
+                target[name] = quantity
+                merged.origins[f"{part}.{name}"] = level
+    if profile_gpu_count:
+        for part, target in (("requests", merged.requests), ("limits", merged.limits)):
+            if gpu_resource not in target:
+                target[gpu_resource] = str(profile_gpu_count)
+                merged.origins[f"{part}.{gpu_resource}"] = "template profile"
+    return merged
