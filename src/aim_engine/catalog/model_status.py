@@ -105,27 +105,26 @@ def aggregate_templates(
     statuses: Sequence[str | None], plan: TemplatePlan, image: ImageOutcome | None = None
 ) -> TemplatesOutcome:
     """Summarise the statuses of a model's templates into one component state."""
-    out = _outcome
     if not statuses:
         if plan.reason in ("NoMatchingTemplates", "DeploymentImageUnresolved"):
             # A fine-tuned model without copies: nothing to deploy until its sources change.
-            return out("NotAvailable", "False", plan.reason, plan.message)
+            return _outcome("NotAvailable", "False", plan.reason, plan.message)
         if not plan.expects_templates:
-            return out("Ready", "True", "NoTemplatesExpected", plan.message)
+            return _outcome("Ready", "True", "NoTemplatesExpected", plan.message)
         if plan.reason == "AwaitingMetadata":
             if image is not None and image.failure is not None:
                 message = "No templates until the image metadata can be read (see ImageMetadataReady)"
-                return out("Progressing", "False", "AwaitingMetadata", message)
-            return out("Progressing", "False", "AwaitingMetadata", "Waiting for the image metadata")
-        return out("Progressing", "False", "CreatingTemplates", "Creating templates for the model")
+                return _outcome("Progressing", "False", "AwaitingMetadata", message)
+            return _outcome("Progressing", "False", "AwaitingMetadata", "Waiting for the image metadata")
+        return _outcome("Progressing", "False", "CreatingTemplates", "Creating templates for the model")
     outcome = _aggregate(statuses)
     if plan.fine_tuning is None and not plan.skipped:
         return outcome
     cond = outcome.condition
     message = f"{cond.message}; {plan.message}" if plan.fine_tuning else cond.message
     if plan.skipped and outcome.state == "Ready":
-        return out("Degraded", "False", "TemplatesSkipped", message)
-    return out(outcome.state, cond.status, cond.reason, message)
+        return _outcome("Degraded", "False", "TemplatesSkipped", message)
+    return _outcome(outcome.state, cond.status, cond.reason, message)
 
 
 def _outcome(state: TemplateState, status: ConditionStatus, reason: str, message: str) -> TemplatesOutcome:
@@ -133,7 +132,6 @@ def _outcome(state: TemplateState, status: ConditionStatus, reason: str, message
 
 
 def _aggregate(statuses: Sequence[str | None]) -> TemplatesOutcome:
-    out = _outcome
     counts = Counter(statuses)
     total = len(statuses)
     ready = counts["Ready"]
@@ -141,28 +139,30 @@ def _aggregate(statuses: Sequence[str | None]) -> TemplatesOutcome:
     busy = counts["Progressing"] + counts["Pending"]
     unavailable = counts["NotAvailable"]
     if ready == total:
-        return out("Ready", "True", "AllTemplatesReady", f"All {total} template(s) are ready")
+        return _outcome("Ready", "True", "AllTemplatesReady", f"All {total} template(s) are ready")
     if bad == total:
-        return out("Failed", "False", "AllTemplatesFailed", f"All {total} template(s) are degraded or failed")
+        return _outcome(
+            "Failed", "False", "AllTemplatesFailed", f"All {total} template(s) are degraded or failed"
+        )
     if unavailable == total:
-        return out(
+        return _outcome(
             "NotAvailable",
             "False",
             "NoTemplatesAvailable",
             f"None of the {total} template(s) can run: no node has the GPUs they need",
         )
     if bad:
-        return out(
+        return _outcome(
             "Degraded",
             "False",
             "SomeTemplatesDegraded",
             f"{bad} of {total} template(s) are degraded or failed",
         )
     if busy or ready + unavailable != total:
-        return out(
+        return _outcome(
             "Progressing", "False", "TemplatesProgressing", f"{ready} of {total} template(s) are ready"
         )
-    return out(
+    return _outcome(
         "Ready",
         "True",
         "SomeTemplatesReady",

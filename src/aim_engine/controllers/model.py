@@ -372,7 +372,7 @@ class ModelReconciler(Reconciler):
         if model.status is not None or image.failure is not None:
             self._deferrals.pop(key, None)
             return False
-        waiting = [t for t in owned if t.status is None and t.annotations.get(labels.PAUSED) != "true"]
+        waiting = any(t.status is None and t.annotations.get(labels.PAUSED) != "true" for t in owned)
         deferred = self._deferrals.get(key, 0)
         if not waiting or deferred > len(plan.templates):
             self._deferrals.pop(key, None)

@@ -24,6 +24,12 @@ class Conflict(ApiError):
     requeue, so a reconciler need not catch it.
     """
 
+    @classmethod
+    def deleted(cls, what: str) -> Conflict:
+        """A status write to an object deleted while it was reconciled: as stale as a changed
+        one, and retried the same way (the next reconcile finds it gone)."""
+        return cls(409, "Conflict", f"{what} was deleted; its status cannot be written")
+
 
 class NotFound(ApiError):
     """404: the object (or its namespace) does not exist."""

@@ -116,10 +116,7 @@ class KubeStore(CachedStore):
         try:
             return await self._write_status(kind, key, obj)
         except NotFound:
-            # Deleted while it was reconciled: a stale write like any other (see Store.apply_status).
-            raise Conflict(
-                409, "Conflict", f"{kind.KIND} {key} was deleted; its status cannot be written"
-            ) from None
+            raise Conflict.deleted(f"{kind.KIND} {key}") from None
 
     async def _write_status(self, kind: type[K], key: ObjectKey, obj: K) -> K:
         desired = status_dump(obj)

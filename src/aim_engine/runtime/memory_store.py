@@ -261,8 +261,7 @@ class MemoryStore(CachedStore):
         kid, key = kind_id(kind), self._key_of(kind, obj)
         live = self._stored.get(kid, {}).get(key)
         if live is None:
-            # Gone while it was reconciled: stale, like a changed object (see Store.apply_status).
-            raise Conflict(409, "Conflict", f"{kind.KIND} {key} was deleted; its status cannot be written")
+            raise Conflict.deleted(f"{kind.KIND} {key}")
         desired = status_dump(obj)
         if deep_equal(desired, status_dump(self._require_view(kind, live))):
             self._count("status", kind, skipped=True)
