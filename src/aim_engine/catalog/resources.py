@@ -3,7 +3,9 @@
 The document's order: the service's `spec.resources` wins over the template's, which wins over
 the model's (the baseline), per resource name and separately for requests and limits. If the
 GPU resource is still unset afterwards, the template's discovered GPU count
-(`status.profile.metadata.gpu_count`) fills both its request and its limit.
+(`status.profile.metadata.gpu_count`) fills both its request and its limit; a CPU request or
+limit still unset comes from the template's resolved hardware (`hardware.cpu`, which custom
+models declare).
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from typing import Literal
 
 from aim_engine.api.meta import ResourceRequirements
 from aim_engine.api.quantity import Quantity
+from aim_engine.api.v1alpha1.common import CPURequirements
 
-Level = Literal["service", "template", "model", "template profile"]
+Level = Literal["service", "template", "model", "template profile", "template hardware"]
 GPU_RESOURCE = "amd.com/gpu"
 
 
@@ -38,6 +41,7 @@ def merge_resources(
     *,
     profile_gpu_count: int | None = None,
     gpu_resource: str = GPU_RESOURCE,
+    hardware_cpu: CPURequirements | None = None,
 ) -> MergedResources:
     merged = MergedResources()
     # Lowest precedence first: each level overwrites what the one below set.
@@ -59,4 +63,12 @@ def merge_resources(
             if gpu_resource not in target:
                 target[gpu_resource] = str(profile_gpu_count)
                 merged.origins[f"{part}.{gpu_resource}"] = "template profile"
+    if hardware_cpu is not None:
+        for part, target, value in (
+            ("requests", merged.requests, hardware_cpu.requests),
+            ("limits", merged.limits, hardware_cpu.limits),
+        ):
+            if value is not None and "cpu" not in target:
+                target["cpu"] = value
+                merged.origins[f"{part}.cpu"] = "template hardware"
     return merged

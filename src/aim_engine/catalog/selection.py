@@ -3,7 +3,8 @@
 Every candidate template gets a verdict: the first rule that rejects it, or its rank among
 the eligible ones. The rules, in order:
 
-1. `TemplateNotReady`: the template's status is not Ready;
+1. `TemplateNotReady`: the template's status is not Ready (`RequiredGPUNotInCluster` instead
+   when it is NotAvailable because no node has its GPU);
 2. `UnoptimizedTemplateFiltered`: `unoptimized` or `preview` without `allowUnoptimized: true`;
 3. `ServiceOverridesNotMatched`: `spec.overrides` (metric, precision, GPU model, GPU count)
    differ from the template's;
@@ -98,7 +99,12 @@ def preference(option: TemplateOption) -> tuple[object, ...]:
 def _rejection(
     option: TemplateOption, allow_unoptimized: bool, overrides: Overrides, gpus: Collection[str]
 ) -> tuple[str, str] | None:
+    accepted = {g.upper() for g in option.gpu_models}
+    missing_gpu = bool(accepted) and not accepted & {g.upper() for g in gpus}
     if option.status != "Ready":
+        if option.status == "NotAvailable" and missing_gpu:
+            # Not ready *because* its GPU is missing: say so, that is what the user can act on.
+            return "RequiredGPUNotInCluster", f"needs {'/'.join(option.gpu_models)}, which no node has"
         return "TemplateNotReady", f"status {option.status or 'not reported yet'}"
     kind = option.type or "unoptimized"
     if kind in ("unoptimized", "preview") and not allow_unoptimized:
@@ -110,11 +116,10 @@ def _rejection(
     ):
         if wanted is not None and wanted != actual:
             return "ServiceOverridesNotMatched", f"{what} {actual} (overrides ask for {wanted})"
-    accepted = {g.upper() for g in option.gpu_models}
     if overrides.gpu_model is not None and overrides.gpu_model.upper() not in accepted:
         shown = "/".join(option.gpu_models) or "no GPU model"
         return "ServiceOverridesNotMatched", f"GPU {shown} (overrides ask for {overrides.gpu_model})"
-    if accepted and not accepted & {g.upper() for g in gpus}:
+    if missing_gpu:
         return "RequiredGPUNotInCluster", f"needs {'/'.join(option.gpu_models)}, which no node has"
     return None
 
@@ -149,8 +154,12 @@ def select(
         return Selection(None, "NoEligibleTemplate", _nothing_message(all_verdicts), all_verdicts)
     best = ordered[ranked[0]]
     kept = next((ordered[i] for i in ranked if ordered[i].name == current), None)
-    if kept is not None:
-        message = f"Keeps template {kept.name} ({kept.scope}), which still qualifies"
+    if kept is not None and kept is not best:
+        message = (
+            f"Keeps template {kept.name} ({kept.scope}), which still qualifies, although {best.name} "
+            "now ranks higher: a deployed service does not move by itself (change its spec, or name "
+            "the template, to move it)"
+        )
         return Selection(kept, "KeptCurrent", message, all_verdicts)
     tied = [ordered[i].name for i in ranked[1:] if preference(ordered[i]) == preference(best)]
     message = (

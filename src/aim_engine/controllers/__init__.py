@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aim_engine.controllers import indexes
 from aim_engine.controllers.model import ModelReconciler
+from aim_engine.controllers.service import ServiceReconciler
 from aim_engine.controllers.settings import ControllerSettings
 from aim_engine.controllers.template import TemplateReconciler
 from aim_engine.registry.inspector import ImageInspector
@@ -23,4 +24,5 @@ def build_reconcilers(
         ModelReconciler(store, inspector, settings, cluster=True),
         TemplateReconciler(store, settings, cluster=False),
         TemplateReconciler(store, settings, cluster=True),
+        ServiceReconciler(store, settings),
     ]

@@ -11,6 +11,7 @@ from aim_engine.api.v1alpha1 import (
 )
 from aim_engine.catalog.model_kind import FineTunedModel, classify
 from aim_engine.catalog.runtime_config import effective_name
+from aim_engine.catalog.service_model import auto_model_name, custom_model_name, model_custom_identity
 from aim_engine.runtime.store import Store
 
 MODEL_NAME = "spec.modelName"
@@ -21,6 +22,14 @@ AIM_ID = "spec.aimId"
 """Templates by the model family they serve (what fine-tuned models match on)."""
 FINE_TUNED_AIM_ID = "fineTunedAimId"
 """Fine-tuned models by their `spec.aimId` (other models are not indexed)."""
+MODEL_IMAGE = "spec.image"
+"""Models by their `spec.image` (what `spec.model.image` services look for)."""
+CUSTOM_IDENTITY = "customIdentity"
+"""Namespace custom models by base image, sources and hardware (what inline custom services share)."""
+SERVICE_MODEL = "serviceModel"
+"""Services by the model they ask for or resolved: `name:<model name>` and `image:<image>`."""
+SERVICE_RUNTIME_CONFIG = "serviceRuntimeConfig"
+"""Services by the runtime config they use (`default` when unset)."""
 SERVICE_TEMPLATE = "serviceTemplate"
 """Services by the template they name (`spec.template.name`) or resolved (`status.resolvedTemplate`)."""
 
@@ -34,6 +43,35 @@ def service_templates(service: AIMService) -> list[str]:
     named = service.spec.template.name if service.spec.template else None
     resolved = service.status.resolved_template if service.status else None
     return sorted({n for n in (named, resolved.name if resolved else None) if n})
+
+
+def _model_image(model: AIMModel | AIMClusterModel) -> list[str]:
+    return [model.spec.image] if model.spec.image else []
+
+
+def _custom_identity(model: AIMModel) -> list[str]:
+    identity = model_custom_identity(model.spec)
+    return [identity] if identity else []
+
+
+def _service_model(service: AIMService) -> list[str]:
+    wanted = service.spec.model
+    values = set()
+    if wanted.name:
+        values.add(f"name:{wanted.name}")
+    if wanted.image:
+        values.add(f"image:{wanted.image}")
+        values.add(f"name:{auto_model_name(wanted.image)}")
+    if wanted.custom:
+        values.add(f"name:{custom_model_name(wanted.custom)}")
+    resolved = service.status.resolved_model if service.status else None
+    if resolved is not None:
+        values.add(f"name:{resolved.name}")
+    return sorted(values)
+
+
+def _service_runtime_config(service: AIMService) -> list[str]:
+    return [effective_name(service.spec.runtime_config_name)]
 
 
 def _model_name(template: AIMServiceTemplate | AIMClusterServiceTemplate) -> list[str]:
@@ -57,4 +95,9 @@ def register(store: Store) -> None:
     store.add_index(AIMClusterModel, RUNTIME_CONFIG, _runtime_config)
     store.add_index(AIMModel, FINE_TUNED_AIM_ID, _fine_tuned_aim_id)
     store.add_index(AIMClusterModel, FINE_TUNED_AIM_ID, _fine_tuned_aim_id)
+    store.add_index(AIMModel, MODEL_IMAGE, _model_image)
+    store.add_index(AIMClusterModel, MODEL_IMAGE, _model_image)
+    store.add_index(AIMModel, CUSTOM_IDENTITY, _custom_identity)
     store.add_index(AIMService, SERVICE_TEMPLATE, service_templates)
+    store.add_index(AIMService, SERVICE_MODEL, _service_model)
+    store.add_index(AIMService, SERVICE_RUNTIME_CONFIG, _service_runtime_config)

@@ -50,7 +50,7 @@ from aim_engine.registry.errors import PullSecretError, RegistryError, RegistryU
 from aim_engine.registry.inspector import ImageInspector
 from aim_engine.registry.reference import parse_reference
 from aim_engine.runtime.reconciler import Reconciler, Result, Watch
-from aim_engine.runtime.store import Store, applied_by
+from aim_engine.runtime.store import Store, applied_by, controlled_by
 
 log = logging.getLogger(__name__)
 
@@ -305,7 +305,7 @@ class ModelReconciler(Reconciler):
         writes = []
         for desired in plan.templates:
             existing = self.store.get(self.template_kind, desired.name, model.namespace)
-            if existing is not None and not _controlled_by(existing, model):
+            if existing is not None and not controlled_by(existing, model):
                 skipped.append(desired.name)
                 continue
             meta = ObjectMeta(
@@ -331,7 +331,7 @@ class ModelReconciler(Reconciler):
         operator's labels and owner reference (an administrator's clone for another GPU, say):
         only what our field manager applied counts as ours."""
         for template in self.store.list(self.template_kind, model.namespace, index=(MODEL_NAME, model.name)):
-            if template.name in wanted or not _controlled_by(template, model):
+            if template.name in wanted or not controlled_by(template, model):
                 continue
             if template.labels.get(labels.ORIGIN) not in (labels.ORIGIN_AUTO, labels.ORIGIN_FINE_TUNED):
                 continue
@@ -407,9 +407,3 @@ def _keychain(secret: Secret, namespace: str) -> Keychain:
 def _owner(model: ModelKind) -> Owner:
     metadata = model.status.image_metadata if model.status else None
     return Owner(model.KIND, model.name, model.namespace, model.spec, metadata)
-
-
-def _controlled_by(obj: KubeObject, owner: KubeObject) -> bool:
-    return any(
-        ref.controller and ref.uid == owner.metadata.uid for ref in obj.metadata.owner_references or ()
-    )

@@ -16,8 +16,9 @@ from aim_engine.api.v1alpha1 import (
     AIMServiceTemplateStatus,
 )
 from aim_engine.catalog import conditions, labels
-from aim_engine.catalog.gpu import DEVICE_LABELS, FAMILY_LABEL, VRAM_LABEL, NodeGPUs, node_gpus
+from aim_engine.catalog.gpu import NodeGPUs, node_gpus
 from aim_engine.catalog.template_status import ModelRef, evaluate
+from aim_engine.controllers.gpu_nodes import GPUNodeFilter
 from aim_engine.controllers.indexes import MODEL_NAME
 from aim_engine.controllers.lookup import find_model
 from aim_engine.controllers.settings import ControllerSettings
@@ -40,9 +41,7 @@ class TemplateReconciler(Reconciler):
         if not cluster:
             watches.append(Watch(AIMModel, self._templates_of_namespace_model))
         self.watches = watches
-        # GPU signature per node: node events that change nothing GPU-related (heartbeats,
-        # unrelated labels) must not requeue every template in the cluster.
-        self._node_gpus: dict[str, tuple[object, ...]] = {}
+        self._nodes = GPUNodeFilter(store)
         # (uid, generation) per model last seen: status-only model updates requeue nothing.
         self._models: dict[tuple[str, str, str], tuple[str | None, int | None]] = {}
 
@@ -78,16 +77,8 @@ class TemplateReconciler(Reconciler):
         return True
 
     def _templates_needing_gpus(self, node: KubeObject) -> Iterable[ObjectKey]:
-        live = self.store.get(Node, node.name)
-        signature = _gpu_signature(live) if live is not None else None
-        if signature is None and node.name not in self._node_gpus:
+        if not self._nodes.changed(node):
             return []
-        if self._node_gpus.get(node.name) == signature:
-            return []
-        if signature is None:
-            del self._node_gpus[node.name]
-        else:
-            self._node_gpus[node.name] = signature
         return [t.key for t in self.store.list(self.kind) if _needs_gpu(cast(TemplateKind, t))]
 
     # --- reconcile ---
@@ -141,21 +132,6 @@ class TemplateReconciler(Reconciler):
             if gpus is not None:
                 found.append(gpus)
         return found
-
-
-def _gpu_signature(node: Node) -> tuple[object, ...] | None:
-    relevant = tuple(
-        sorted(
-            (k, v)
-            for k, v in node.labels.items()
-            if k in (VRAM_LABEL, FAMILY_LABEL) or any(k.startswith(d) for d in DEVICE_LABELS)
-        )
-    )
-    allocatable = node.status.allocatable if node.status and node.status.allocatable else {}
-    gpu = allocatable.get("amd.com/gpu")
-    if not relevant and gpu is None:
-        return None
-    return (relevant, gpu)
 
 
 def _needs_gpu(template: TemplateKind) -> bool:

@@ -55,6 +55,13 @@ def applied_by(obj: KubeObject, manager: str) -> bool:
     )
 
 
+def controlled_by(obj: KubeObject, owner: KubeObject) -> bool:
+    """Whether `obj` carries a controller owner reference to `owner` (by uid)."""
+    return any(
+        ref.controller and ref.uid == owner.metadata.uid for ref in obj.metadata.owner_references or ()
+    )
+
+
 ChangeHandler = Callable[[ChangeEvent[Any]], None]
 """Called synchronously on the event loop for every cache change; must not block or await."""
 

@@ -111,3 +111,24 @@ def test_nothing_qualifies_message_is_bounded_and_says_what_to_change() -> None:
     assert "name a template in spec.template.name" in result.message
     assert len(result.message) < 1000
     assert select([]).message == "The model has no templates yet"
+
+
+def test_keeping_the_best_template_says_the_same_as_choosing_it() -> None:
+    # The message must not change between the reconcile that chooses and the ones that keep,
+    # or every resync would write the status again.
+    options = [option("a"), option("b", precision="fp16")]
+    first = select(options, gpus_in_cluster=GPUS)
+    again = select(options, gpus_in_cluster=GPUS, current="a")
+    assert (again.reason, again.message) == (first.reason, first.message) == ("Resolved", first.message)
+
+
+def test_not_available_for_a_missing_gpu_says_the_gpu_is_missing() -> None:
+    result = select(
+        [
+            option("mi355", status="NotAvailable", gpu_models=("MI355X",)),
+            option("sick", status="NotAvailable"),
+        ],
+        gpus_in_cluster=GPUS,
+    )
+    rules = {v.option.name: v.rule for v in result.verdicts}
+    assert rules == {"mi355": "RequiredGPUNotInCluster", "sick": "TemplateNotReady"}

@@ -1,0 +1,383 @@
+"""AIMService reconciler: runtime config → model → template → InferenceService → status.
+
+Observe: the runtime config, the model (found, or created for `spec.model.image` and
+`spec.model.custom`), the model's templates and the cluster's GPUs, all from the cache. Plan:
+`catalog.service_templates` chooses the template, `catalog.inference_service` builds the
+InferenceService, `catalog.service_status` the status. Apply: the model when one must be
+created, the InferenceService (owned by the service, so garbage-collected with it) and the
+status when it changed.
+
+An InferenceService that exists is never deleted because a later step fails (a model being
+re-inspected, a template edited): it keeps serving as last applied, and the status says what is
+wrong. Deleting the service deletes it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any, cast
+
+from aim_engine.api.core import Node
+from aim_engine.api.kserve import InferenceService
+from aim_engine.api.meta import KubeObject, ObjectKey, ObjectMeta
+from aim_engine.api.v1alpha1 import (
+    AIMClusterModel,
+    AIMClusterRuntimeConfig,
+    AIMClusterServiceTemplate,
+    AIMModel,
+    AIMRuntimeConfig,
+    AIMService,
+    AIMServiceStatus,
+    AIMServiceTemplate,
+    ResolvedReference,
+)
+from aim_engine.catalog import conditions, labels
+from aim_engine.catalog import inference_service as isvc
+from aim_engine.catalog import runtime_config as rc
+from aim_engine.catalog import service_model as sm
+from aim_engine.catalog import service_status as ss
+from aim_engine.catalog import service_templates as st
+from aim_engine.catalog.conditions import Cond
+from aim_engine.catalog.gpu import node_gpus
+from aim_engine.controllers.gpu_nodes import GPUNodeFilter
+from aim_engine.controllers.indexes import (
+    CUSTOM_IDENTITY,
+    MODEL_IMAGE,
+    MODEL_NAME,
+    SERVICE_MODEL,
+    SERVICE_RUNTIME_CONFIG,
+    SERVICE_TEMPLATE,
+)
+from aim_engine.controllers.lookup import find_model
+from aim_engine.controllers.settings import ControllerSettings
+from aim_engine.registry.reference import parse_reference
+from aim_engine.runtime.reconciler import Reconciler, Result, Watch
+from aim_engine.runtime.store import Store, controlled_by
+
+log = logging.getLogger(__name__)
+
+ModelKind = AIMModel | AIMClusterModel
+TemplateKind = AIMServiceTemplate | AIMClusterServiceTemplate
+BROKEN = ("Failed", "Degraded")
+
+
+class ServiceReconciler(Reconciler):
+    kind = AIMService
+    owns = (InferenceService,)
+
+    def __init__(self, store: Store, settings: ControllerSettings) -> None:
+        self.store = store
+        self.settings = settings
+        self._nodes = GPUNodeFilter(store)
+        self.watches: list[Watch[Any]] = [
+            Watch(AIMModel, self._services_of_model),
+            Watch(AIMClusterModel, self._services_of_model),
+            Watch(AIMServiceTemplate, self._services_of_template),
+            Watch(AIMClusterServiceTemplate, self._services_of_template),
+            Watch(AIMRuntimeConfig, self._services_of_config),
+            Watch(AIMClusterRuntimeConfig, self._services_of_config),
+            Watch(Node, self._services_needing_gpus),
+        ]
+
+    @property
+    def name(self) -> str:
+        return "service"
+
+    # --- watches: which services a change concerns ---
+
+    def _services_of_model(self, model: KubeObject) -> Iterable[ObjectKey]:
+        spec = cast(ModelKind, model).spec
+        values = [f"name:{model.name}", *([f"image:{spec.image}"] if spec.image else [])]
+        return self._services(model.namespace, values)
+
+    def _services_of_template(self, template: KubeObject) -> Iterable[ObjectKey]:
+        """Services that named the template, and those that select among its model's templates."""
+        model_name = cast(TemplateKind, template).spec.model_name
+        found = {
+            s.key
+            for s in self.store.list(AIMService, template.namespace, index=(SERVICE_TEMPLATE, template.name))
+        }
+        return found | set(self._services(template.namespace, [f"name:{model_name}"]))
+
+    def _services_of_config(self, config: KubeObject) -> Iterable[ObjectKey]:
+        found = self.store.list(AIMService, config.namespace, index=(SERVICE_RUNTIME_CONFIG, config.name))
+        return [s.key for s in found]
+
+    def _services_needing_gpus(self, node: KubeObject) -> Iterable[ObjectKey]:
+        if not self._nodes.changed(node):
+            return []
+        return [s.key for s in self.store.list(AIMService)]
+
+    def _services(self, namespace: str | None, values: Iterable[str]) -> list[ObjectKey]:
+        keys: set[ObjectKey] = set()
+        for value in values:
+            keys.update(s.key for s in self.store.list(AIMService, namespace, index=(SERVICE_MODEL, value)))
+        return sorted(keys)
+
+    # --- reconcile ---
+
+    async def reconcile(self, key: ObjectKey) -> Result | None:
+        service = self.store.get(AIMService, key.name, key.namespace)
+        if service is None or service.annotations.get(labels.PAUSED) == "true":
+            return None  # the InferenceService goes with it (owner reference)
+        namespace = service.namespace or ""
+        name = isvc.inference_service_name(service.name, namespace)
+        deployed = self.store.get(InferenceService, name, namespace)
+        taken = deployed is not None and not controlled_by(deployed, service)
+        if taken:
+            deployed = None  # someone else's object of that name: reported, never touched
+        steps: list[Cond] = []
+
+        runtime = self._runtime_config(service)
+        steps.append(runtime.condition)
+        if runtime.fatal:
+            return await self._finish(service, steps, "Failed", deployed)
+
+        model, model_cond, phase = await self._resolve_model(service, runtime)
+        steps.append(model_cond)
+        if model is None or phase:
+            return await self._finish(service, steps, phase or "Pending", deployed, model=model)
+
+        choice = self._choose_template(service, model)
+        steps.append(choice.condition)
+        if choice.template is None:
+            return await self._finish(service, steps, choice.phase, deployed, model=model)
+
+        if taken:
+            message = (
+                f"An InferenceService named {name} already exists in namespace {namespace} and does "
+                "not belong to this service; delete it or rename the service"
+            )
+            steps.append(Cond(ss.KSERVE, "False", "InferenceServiceConflict", message))
+            return await self._finish(service, steps, "Failed", None, model=model, template=choice.template)
+        desired = isvc.build(service.name, namespace, service.spec, model, choice.template, runtime.spec)
+        deployed = await self.store.apply(
+            InferenceService(
+                api_version=InferenceService.API_VERSION,
+                kind=InferenceService.KIND,
+                metadata=ObjectMeta(name=desired.name, namespace=namespace, labels=desired.labels),
+                spec=desired.spec,
+            ),
+            owner=service,
+        )
+        previous = service.status.status if service.status else None
+        kserve, phase = ss.inference_service_condition(desired.name, deployed.status, previous)
+        steps.append(kserve)
+        return await self._finish(
+            service, steps, phase, deployed, model=model, template=choice.template, image=desired.image
+        )
+
+    # --- observe ---
+
+    def _runtime_config(self, service: AIMService) -> rc.RuntimeConfigResolution:
+        name = rc.effective_name(service.spec.runtime_config_name)
+        namespaced = self.store.get(AIMRuntimeConfig, name, service.namespace)
+        cluster = self.store.get(AIMClusterRuntimeConfig, name)
+        return rc.resolve(service.spec.runtime_config_name, namespaced, cluster)
+
+    async def _resolve_model(
+        self, service: AIMService, runtime: rc.RuntimeConfigResolution
+    ) -> tuple[sm.ModelView | None, Cond, str]:
+        """The model, its ModelReady condition, and the phase it imposes ("" when ready)."""
+        spec = service.spec
+        namespace = service.namespace or ""
+        if spec.model.name:
+            found = find_model(self.store, spec.model.name, namespace)
+            if found is None:
+                return None, sm.not_found(spec), "Failed"
+        elif spec.model.image:
+            image = spec.model.image
+            try:
+                parse_reference(image)
+            except ValueError as exc:
+                message = f"spec.model.image {image!r} is not a valid image reference: {exc}; fix it"
+                return None, Cond(sm.CONDITION, "False", "InvalidImageReference", message), "Failed"
+            auto_name = sm.auto_model_name(image)
+            in_namespace = self.store.list(AIMModel, namespace, index=(MODEL_IMAGE, image))
+            in_cluster = self.store.list(AIMClusterModel, index=(MODEL_IMAGE, image))
+            picked = sm.pick_by_image(
+                [_view(m) for m in in_namespace], [_view(m) for m in in_cluster], auto_name
+            )
+            if picked is None:
+                config = runtime.spec.model if runtime.spec else None
+                auto = config.auto_discovery is not False if config else True
+                created = await self._create(
+                    sm.image_model(service.name, namespace, spec, auto_discovery=auto)
+                )
+                return None, sm.creating(created, f"spec.model.image {image}"), "Pending"
+            found = self._model_of(picked)
+        else:
+            custom = spec.model.custom
+            assert custom is not None  # the CRD demands exactly one of name, image, custom
+            name = sm.custom_model_name(custom)
+            identity = sm.service_custom_identity(custom)
+            same = self.store.list(AIMModel, namespace, index=(CUSTOM_IDENTITY, identity))
+            existing = next((m for m in same if m.name == name), same[0] if same else None)
+            if existing is None:
+                created = await self._create(sm.custom_model(service.name, namespace, spec))
+                return None, sm.creating(created, "spec.model.custom"), "Pending"
+            found = existing
+        if found is None:  # deleted between two cache reads
+            return None, sm.not_found(spec), "Pending"
+        view = _view(found)
+        cond, phase = sm.readiness(view)
+        return view, cond, phase
+
+    def _model_of(self, view: sm.ModelView) -> ModelKind | None:
+        kind: type[ModelKind] = AIMModel if view.namespace else AIMClusterModel
+        return self.store.get(kind, view.name, view.namespace)
+
+    async def _create(self, model: AIMModel) -> AIMModel:
+        # No owner: the model is shared by every service that asks for the same thing, and
+        # outlives them (the document's lifecycle).
+        return await self.store.apply(model)
+
+    def _choose_template(self, service: AIMService, model: sm.ModelView) -> st.TemplateChoice:
+        selector = service.spec.template
+        namespace = service.namespace or ""
+        if selector is not None and selector.name:
+            return st.named(
+                self._find_template(selector.name, namespace), selector.name, "spec.template.name", model
+            )
+        note = ""
+        default = model.spec.default_service_template
+        if default:
+            found = self._find_template(default, namespace)
+            if found is not None:
+                return st.named(found, default, f"spec.defaultServiceTemplate of {model.where}", model)
+            note = (
+                f"spec.defaultServiceTemplate {default!r} of {model.where} does not exist, "
+                "so one was selected automatically"
+            )
+        status = service.status
+        current = None
+        if (
+            status is not None
+            and status.resolved_template
+            and status.observed_generation == service.metadata.generation
+        ):
+            current = status.resolved_template.name
+        return st.automatic(
+            self._candidates(model, namespace),
+            allow_unoptimized=bool(selector and selector.allow_unoptimized),
+            overrides=service.spec.overrides,
+            gpus_in_cluster=self._gpus(),
+            current=current,
+            note=note,
+        )
+
+    def _find_template(self, name: str, namespace: str) -> st.TemplateView | None:
+        found: TemplateKind | None = self.store.get(AIMServiceTemplate, name, namespace)
+        if found is None:
+            found = self.store.get(AIMClusterServiceTemplate, name)
+        return _template_view(found) if found is not None else None
+
+    def _candidates(self, model: sm.ModelView, namespace: str) -> list[st.TemplateView]:
+        found: list[TemplateKind] = list(
+            self.store.list(AIMServiceTemplate, namespace, index=(MODEL_NAME, model.name))
+        )
+        if model.namespace is None:
+            found += self.store.list(AIMClusterServiceTemplate, index=(MODEL_NAME, model.name))
+        views = [_template_view(t) for t in found if not t.metadata.deletion_timestamp]
+        return [v for v in views if st.belongs_to(v, model)]
+
+    def _gpus(self) -> set[str]:
+        models = set()
+        for node in self.store.list(Node):
+            allocatable = node.status.allocatable if node.status and node.status.allocatable else {}
+            gpus = node_gpus(node.name, node.labels, allocatable)
+            if gpus is not None:
+                models.add(gpus.model)
+        return models
+
+    # --- status ---
+
+    async def _finish(
+        self,
+        service: AIMService,
+        steps: list[Cond],
+        phase: str,
+        deployed: InferenceService | None,
+        *,
+        model: sm.ModelView | None = None,
+        template: st.TemplateView | None = None,
+        image: str | None = None,
+    ) -> Result | None:
+        for type_, on in ((sm.CONDITION, "Model"), (st.CONDITION, "Template"), (ss.KSERVE, "Template")):
+            if not any(c.type == type_ for c in steps):
+                steps.append(ss.waiting(type_, on))
+        template_ref = _reference(template) if template is not None else None
+        if template is None and deployed is not None:
+            # Resolution broke after a deployment: the InferenceService keeps serving what it
+            # was given, and that template stays in use (so it is not pruned).
+            phase = "Failed" if phase == "Failed" else "Degraded"
+            running = deployed.labels.get(labels.TEMPLATE)
+            template_ref = ResolvedReference(name=running) if running else None
+            image = _container_image(deployed)
+        status = ss.build_status(
+            service.status,
+            generation=service.metadata.generation,
+            steps=steps,
+            phase=phase,
+            resolved_model=_reference(model) if model is not None else None,
+            resolved_template=template_ref,
+            resolved_image=image,
+            timestamp=conditions.timestamp(self.settings.clock()),
+        )
+        await self._write_status(service, status)
+        return None
+
+    async def _write_status(self, service: AIMService, status: AIMServiceStatus) -> None:
+        if status == service.status:
+            return
+        await self.store.apply_status(service.model_copy(update={"status": status}))
+        previous = service.status.conditions if service.status else None
+        for change in conditions.transitions(previous, status.conditions or []):
+            # Events for what a user acts on: starting to run, and breaking.
+            if change.type == conditions.READY and (change.status == "True" or status.status in BROKEN):
+                self.store.record_event(service, change.event_type, change.reason, change.message)
+
+
+def _view(model: ModelKind) -> sm.ModelView:
+    status = model.status
+    ready = next(
+        (c for c in (status.conditions if status else None) or () if c.type == conditions.READY), None
+    )
+    return sm.ModelView(
+        kind=model.KIND,
+        name=model.name,
+        namespace=model.namespace,
+        uid=model.metadata.uid,
+        spec=model.spec,
+        status=status.status if status else None,
+        message=ready.message if ready is not None and ready.status != "True" else "",
+    )
+
+
+def _template_view(template: TemplateKind) -> st.TemplateView:
+    return st.TemplateView(
+        kind=template.KIND,
+        name=template.name,
+        namespace=template.namespace,
+        uid=template.metadata.uid,
+        spec=template.spec,
+        status=template.status,
+        annotations=template.annotations,
+    )
+
+
+def _reference(obj: sm.ModelView | st.TemplateView) -> ResolvedReference:
+    return ResolvedReference(
+        name=obj.name,
+        namespace=obj.namespace,
+        kind=obj.kind,
+        scope="Namespace" if obj.namespace else "Cluster",
+        uid=obj.uid,
+    )
+
+
+def _container_image(deployed: InferenceService) -> str | None:
+    containers = (deployed.spec.get("predictor") or {}).get("containers") or []
+    image = containers[0].get("image") if containers and isinstance(containers[0], dict) else None
+    return str(image) if image else None

@@ -1,0 +1,242 @@
+"""The InferenceService a service deploys: image, env precedence and AIM variables, resources,
+placement, pull secrets, and a spec KServe's schema keeps whole (catalog/inference_service.py)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aim_engine.api.v1alpha1 import (
+    AIMModelSpec,
+    AIMServiceSpec,
+    AIMServiceTemplateSpec,
+    AIMServiceTemplateStatus,
+)
+from aim_engine.api.v1alpha1.runtime_config import AIMRuntimeConfigSpec
+from aim_engine.catalog import inference_service as isvc
+from aim_engine.catalog import labels
+from aim_engine.catalog.service_model import ModelView
+from aim_engine.catalog.service_templates import TemplateView
+from tests.support.kserve import FIXTURE_CRD, full_schema, pruned_paths, v1beta1_schema
+
+
+def model(**spec: Any) -> ModelView:
+    body = {"image": "amdenterpriseai/aim-qwen-qwen3-32b:0.8.5", **spec}
+    return ModelView("AIMModel", "qwen", "ml", "m", AIMModelSpec.model_validate(body), "Ready")
+
+
+def template(
+    annotations: dict[str, str] | None = None, status: dict[str, Any] | None = None, **spec: Any
+) -> TemplateView:
+    body = {"modelName": "qwen", "metric": "latency", "precision": "fp8", "modelId": "Qwen/Qwen3-32B", **spec}
+    state = AIMServiceTemplateStatus.model_validate(status or {"status": "Ready"})
+    return TemplateView(
+        "AIMServiceTemplate",
+        "qwen-t",
+        "ml",
+        "t",
+        AIMServiceTemplateSpec.model_validate(body),
+        state,
+        annotations or {},
+    )
+
+
+def service(**spec: Any) -> AIMServiceSpec:
+    return AIMServiceSpec.model_validate({"model": {"name": "qwen"}, **spec})
+
+
+def env_of(desired: isvc.DesiredInferenceService) -> dict[str, tuple[Any, str]]:
+    return {e.var.name: (e.var.value or e.var.value_from, e.level) for e in desired.env}
+
+
+def test_image_comes_from_the_copy_annotation_else_the_model() -> None:
+    plain = isvc.build("chat", "ml", service(), model(), template(), None)
+    assert (plain.image, plain.image_from) == (
+        "amdenterpriseai/aim-qwen-qwen3-32b:0.8.5",
+        "spec.image of AIMModel ml/qwen",
+    )
+    copy = template({labels.DEPLOYMENT_IMAGE: "registry.local/aim-qwen:0.9.0"})
+    tuned = isvc.build("chat", "ml", service(), model(), copy, None)
+    assert tuned.image == "registry.local/aim-qwen:0.9.0"
+    assert tuned.spec["predictor"]["containers"][0]["image"] == "registry.local/aim-qwen:0.9.0"
+
+
+def test_env_precedence_by_name_and_never_duplicated() -> None:
+    runtime = AIMRuntimeConfigSpec.model_validate(
+        {"env": [{"name": "LEVEL", "value": "runtime"}, {"name": "RC", "value": "1"}]}
+    )
+    desired = isvc.build(
+        "chat",
+        "ml",
+        service(env=[{"name": "LEVEL", "value": "service"}, {"name": "SVC", "value": "1"}]),
+        model(env=[{"name": "LEVEL", "value": "model"}, {"name": "AIM_METRIC", "value": "throughput"}]),
+        template(env=[{"name": "LEVEL", "value": "template"}, {"name": "TPL", "value": "1"}]),
+        runtime,
+    )
+    env = env_of(desired)
+    names = [e.var.name for e in desired.env]
+    assert len(names) == len(set(names))
+    assert env["LEVEL"] == ("service", "service")
+    assert env["RC"] == ("1", "runtime config")
+    assert env["TPL"] == ("1", "template")
+    # A user's explicit value wins over what aim-engine derives.
+    assert env["AIM_METRIC"] == ("throughput", "model")
+    assert env["AIM_PRECISION"] == ("fp8", "aim-engine")
+    assert env["AIM_MODEL_ID"] == ("Qwen/Qwen3-32B", "aim-engine")
+    # A replaced variable keeps its first place: later entries may refer to it as $(LEVEL).
+    assert names.index("LEVEL") < names.index("AIM_PRECISION")
+
+
+def test_custom_profile_and_model_sources_reach_the_container() -> None:
+    token = {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "hf-token", "key": "token"}}}
+    sources = [
+        {"modelId": "my-org/llama-ft", "sourceUri": "s3://bucket/llama", "size": "16Gi", "env": [token]}
+    ]
+    desired = isvc.build(
+        "chat",
+        "ml",
+        service(),
+        model(),
+        template(
+            profileId="vllm-mi300x-fp16",
+            modelSources=sources,
+            customProfile={
+                "engineArgs": {"dtype": "float16", "gpu-memory-utilization": 0.95},
+                "envVars": {"PYTORCH_TUNABLEOP_ENABLED": "1"},
+            },
+        ),
+        None,
+    )
+    env = env_of(desired)
+    assert env["AIM_PROFILE_ID"] == ("vllm-mi300x-fp16", "aim-engine")
+    assert json.loads(env["AIM_ENGINE_ARGS"][0]) == {"dtype": "float16", "gpu-memory-utilization": 0.95}
+    assert env["PYTORCH_TUNABLEOP_ENABLED"] == ("1", "template")
+    assert env["AIM_MODEL_SOURCE_URI"][0] == "s3://bucket/llama"
+    assert json.loads(env["AIM_MODEL_SOURCES"][0]) == [
+        {"modelId": "my-org/llama-ft", "sourceUri": "s3://bucket/llama", "size": "16Gi"}
+    ]
+    # Credentials travel as the reference the user wrote, never as a value.
+    container_env = desired.spec["predictor"]["containers"][0]["env"]
+    assert {
+        "name": "HF_TOKEN",
+        "valueFrom": {"secretKeyRef": {"name": "hf-token", "key": "token"}},
+    } in container_env
+    assert env["AIM_MODEL_ID"] == ("Qwen/Qwen3-32B", "aim-engine")
+
+
+def test_resources_three_levels_then_gpu_fill_and_placement() -> None:
+    desired = isvc.build(
+        "chat",
+        "ml",
+        service(resources={"requests": {"cpu": "8"}}),
+        model(resources={"requests": {"cpu": "2", "memory": "32Gi"}, "limits": {"memory": "64Gi"}}),
+        template(
+            resources={"requests": {"memory": "48Gi"}},
+            hardware={"gpu": {"requests": 2, "models": ["MI300X"]}},
+            status={
+                "status": "Ready",
+                "profile": {"metadata": {"gpu_count": 2}},
+                "resolvedHardware": {"gpu": {"requests": 2, "models": ["MI300X"]}},
+            },
+        ),
+        None,
+    )
+    container = desired.spec["predictor"]["containers"][0]
+    assert container["resources"] == {
+        "requests": {"cpu": "8", "memory": "48Gi", "amd.com/gpu": "2"},
+        "limits": {"memory": "64Gi", "amd.com/gpu": "2"},
+    }
+    terms = desired.spec["predictor"]["affinity"]["nodeAffinity"][
+        "requiredDuringSchedulingIgnoredDuringExecution"
+    ]["nodeSelectorTerms"]
+    first = terms[0]["matchExpressions"][0]
+    assert first["key"] == "amd.com/gpu.device-id" and "74a1" in first["values"]
+    assert desired.spec["predictor"]["tolerations"] == [
+        {"key": "amd.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+    ]
+
+
+def test_cpu_only_templates_get_no_gpu_placement() -> None:
+    desired = isvc.build(
+        "chat", "ml", service(), model(), template(hardware={"cpu": {"requests": "4", "limits": "8"}}), None
+    )
+    predictor = desired.spec["predictor"]
+    assert "affinity" not in predictor and "tolerations" not in predictor
+    assert predictor["containers"][0]["resources"] == {"requests": {"cpu": "4"}, "limits": {"cpu": "8"}}
+
+
+def test_unknown_gpu_models_are_placed_by_family_label() -> None:
+    affinity = isvc.node_affinity(["MI250"])
+    assert affinity is not None
+    terms = affinity["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+    assert terms == [
+        {"matchExpressions": [{"key": "amd.com/gpu.family", "operator": "In", "values": ["MI250"]}]}
+    ]
+
+
+def test_pull_secrets_and_account_from_the_service_else_the_runtime_config() -> None:
+    runtime = AIMRuntimeConfigSpec.model_validate(
+        {"imagePullSecrets": [{"name": "rc"}], "serviceAccountName": "rc-sa"}
+    )
+    own = isvc.build(
+        "chat",
+        "ml",
+        service(imagePullSecrets=[{"name": "svc"}], serviceAccountName="svc-sa"),
+        model(),
+        template(),
+        runtime,
+    )
+    assert own.spec["predictor"]["imagePullSecrets"] == [{"name": "svc"}]
+    assert own.spec["predictor"]["serviceAccountName"] == "svc-sa"
+    inherited = isvc.build("chat", "ml", service(), model(), template(), runtime)
+    assert inherited.spec["predictor"]["imagePullSecrets"] == [{"name": "rc"}]
+    assert inherited.spec["predictor"]["serviceAccountName"] == "rc-sa"
+    from_model = isvc.build(
+        "chat", "ml", service(), model(imagePullSecrets=[{"name": "m"}]), template(), None
+    )
+    assert from_model.spec["predictor"]["imagePullSecrets"] == [{"name": "m"}]
+
+
+def test_replicas_and_labels() -> None:
+    desired = isvc.build("chat", "ml", service(replicas=3), model(), template(), None)
+    predictor = desired.spec["predictor"]
+    assert (predictor["minReplicas"], predictor["maxReplicas"]) == (3, 3)
+    assert desired.labels == {
+        labels.SERVICE: "chat",
+        labels.MODEL: "qwen",
+        labels.TEMPLATE: "qwen-t",
+        labels.MANAGED_BY: "aim-engine",
+    }
+    zero = isvc.build("chat", "ml", service(replicas=0), model(), template(), None).spec["predictor"]
+    assert (zero["minReplicas"], zero["maxReplicas"]) == (0, 1)
+
+
+def test_names_fit_kserve_hostnames() -> None:
+    assert isvc.inference_service_name("chat", "ml") == "chat"
+    long = isvc.inference_service_name("a" * 60, "team-namespace")
+    assert len(long) + len("-predictor-") + len("team-namespace") <= 63
+    assert long == isvc.inference_service_name("a" * 60, "team-namespace")
+
+
+def test_every_field_written_is_in_kserves_schema() -> None:
+    desired = isvc.build(
+        "chat",
+        "ml",
+        service(
+            env=[{"name": "X", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
+            imagePullSecrets=[{"name": "s"}],
+            serviceAccountName="sa",
+            resources={"limits": {"memory": "1Gi"}},
+        ),
+        model(),
+        template(
+            hardware={"gpu": {"requests": 1, "models": ["MI300X", "AMD-7499", "MI250"]}},
+            customProfile={"engineArgs": {"a": 1}},
+        ),
+        None,
+    )
+    body = {"apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService", "spec": desired.spec}
+    assert list(pruned_paths(body, v1beta1_schema(FIXTURE_CRD))) == []
+    full = full_schema()
+    if full is not None:
+        assert list(pruned_paths(body, full)) == []

@@ -1,0 +1,107 @@
+"""The service controller with the model and template controllers, to a fixpoint on the
+in-memory store (no cluster, no registry: models carry spec.imageMetadata or are custom). The
+real-server versions are in tests/integration/test_services.py; these are the fast checks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aim_engine.api.kserve import InferenceService
+from aim_engine.api.v1alpha1 import AIMService
+from aim_engine.runtime.memory_store import MemoryStore
+from tests.unit.test_controllers_in_memory import METADATA, NODE, Catalog, condition, find, model
+
+IMAGE = "amdenterpriseai/aim-qwen-qwen3-32b:0.8.5"
+
+
+def aim_service(name: str, spec: dict[str, Any], namespace: str = "ml") -> dict[str, Any]:
+    return {
+        "apiVersion": "aim.eai.amd.com/v1alpha1",
+        "kind": "AIMService",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": spec,
+    }
+
+
+def one(store: MemoryStore, kind: str, name: str) -> dict[str, Any]:
+    found = find(store, kind, name)
+    assert len(found) == 1, f"{kind} {name}: {len(found)} found"
+    return found[0]
+
+
+async def test_a_service_deploys_the_best_template_and_a_resync_writes_nothing() -> None:
+    catalog = Catalog(
+        [
+            NODE,
+            model("AIMClusterModel", "qwen", {"image": IMAGE, "imageMetadata": METADATA}),
+            aim_service("chat", {"model": {"name": "qwen"}}),
+        ]
+    )
+    store = await catalog.settle()
+    service = one(store, "AIMService", "chat")
+    assert service["status"]["status"] == "Starting"
+    assert condition(service, "TemplateReady")["reason"] == "Resolved"
+    # MI325X is not in the cluster: the MI300X template is the only eligible one.
+    assert service["status"]["resolvedTemplate"]["name"].startswith("qwen-1x-mi300x")
+    deployed = one(store, "InferenceService", "chat")
+    assert deployed["metadata"]["ownerReferences"][0]["uid"] == service["metadata"]["uid"]
+    writes = sum(store.writes.values())
+    await catalog.settle()  # every object reconciled again: nothing changed, nothing written
+    assert sum(store.writes.values()) == writes
+
+
+async def test_kserve_ready_makes_the_service_running_with_one_event() -> None:
+    catalog = Catalog(
+        [
+            NODE,
+            model("AIMClusterModel", "qwen", {"image": IMAGE, "imageMetadata": METADATA}),
+            aim_service("chat", {"model": {"name": "qwen"}}),
+        ]
+    )
+    store = await catalog.settle()
+    deployed = one(store, "InferenceService", "chat")
+    deployed["status"] = {
+        "url": "http://chat.ml.example",
+        "conditions": [{"type": "Ready", "status": "True"}],
+    }
+    # No KServe here: write the InferenceService's status as its controller would.
+    await store.apply_status(InferenceService.model_validate(deployed))
+    store = await catalog.settle(requeue_all=False)
+    service = one(store, "AIMService", "chat")
+    assert service["status"]["status"] == "Running"
+    assert condition(service, "InferenceServiceReady")["reason"] == "RuntimeReady"
+    running = [e for e in store.events if e["reason"] == "Running"]
+    assert len(running) == 1 and running[0]["involvedObject"]["name"] == "chat"
+
+
+async def test_image_and_custom_services_create_shared_models_that_outlive_them() -> None:
+    custom = {
+        "modelSources": [{"modelId": "Qwen/Qwen3-32B", "sourceUri": "hf://Qwen/Qwen3-32B"}],
+        "hardware": {"gpu": {"requests": 1, "models": ["MI300X"]}},
+    }
+    catalog = Catalog(
+        [
+            NODE,
+            aim_service("a", {"model": {"custom": custom}, "template": {"allowUnoptimized": True}}),
+            aim_service("b", {"model": {"custom": custom}, "template": {"allowUnoptimized": True}}),
+            aim_service("gated", {"model": {"custom": custom}}),
+        ]
+    )
+    store = await catalog.settle()
+    models = find(store, "AIMModel")
+    assert len(models) == 1
+    shared = models[0]
+    assert shared["metadata"]["labels"]["aim.eai.amd.com/custom-model"] == "true"
+    assert "ownerReferences" not in shared["metadata"]
+    for name in ("a", "b"):
+        assert one(store, "AIMService", name)["status"]["resolvedModel"]["name"] == shared["metadata"]["name"]
+        assert one(store, "AIMService", name)["status"]["status"] == "Starting"
+    gated = one(store, "AIMService", "gated")
+    assert gated["status"]["status"] == "Failed"
+    assert "UnoptimizedTemplateFiltered" in condition(gated, "TemplateReady")["message"]
+    assert "allowUnoptimized: true" in condition(gated, "TemplateReady")["message"]
+    await store.delete(AIMService, "a", "ml")
+    await store.delete(AIMService, "b", "ml")
+    store = await catalog.settle(requeue_all=False)
+    assert [m["metadata"]["name"] for m in find(store, "AIMModel")] == [shared["metadata"]["name"]]
+    assert find(store, "InferenceService") == []  # owned by the services, collected with them
