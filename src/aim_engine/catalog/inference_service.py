@@ -41,8 +41,9 @@ CONTAINER = "kserve-container"
 PORT = 8000
 """The port the AIM runtime serves its OpenAI-compatible API on."""
 GPU_TAINT = "amd.com/gpu"
-MAX_KSERVE_NAME = 63 - len("-predictor-")
-"""KServe names hosts `{name}-predictor-{namespace}`, which must fit one DNS label."""
+MAX_KSERVE_NAME = 63 - len("-predictor")
+"""KServe names the predictor's Service (or Knative Service) `{name}-predictor`, which must fit
+one DNS label."""
 
 
 @dataclass(frozen=True)
@@ -64,12 +65,11 @@ class DesiredInferenceService:
     spec: dict[str, Any]
 
 
-def inference_service_name(service: str, namespace: str) -> str:
-    """The service's own name when KServe can use it; else shortened with a hash."""
-    limit = MAX_KSERVE_NAME - len(namespace)
-    if len(service) <= limit:
+def inference_service_name(service: str) -> str:
+    """The service's own name when KServe can use it; else shortened, with a hash of the whole."""
+    if len(service) <= MAX_KSERVE_NAME:
         return service
-    return derived_name([service], [namespace, service], max_length=max(limit, 16))
+    return derived_name([service], [service], max_length=MAX_KSERVE_NAME)
 
 
 def deployment_image(model: ModelView, template: TemplateView) -> tuple[str, str]:
@@ -231,7 +231,7 @@ def build(
             predictor["affinity"] = affinity
         predictor["tolerations"] = [{"key": GPU_TAINT, "operator": "Exists", "effect": "NoSchedule"}]
     return DesiredInferenceService(
-        name=inference_service_name(service_name, namespace),
+        name=inference_service_name(service_name),
         labels=object_labels,
         image=image,
         image_from=image_from,

@@ -122,7 +122,7 @@ class ServiceReconciler(Reconciler):
         if service is None or service.annotations.get(labels.PAUSED) == "true":
             return None  # the InferenceService goes with it (owner reference)
         namespace = service.namespace or ""
-        name = isvc.inference_service_name(service.name, namespace)
+        name = isvc.inference_service_name(service.name)
         deployed = self.store.get(InferenceService, name, namespace)
         taken = deployed is not None and not controlled_by(deployed, service)
         if taken:
