@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import importlib
 import logging
 import os
@@ -167,6 +168,12 @@ async def _run(kubeconfig: str | None, settings: Any, factory: Any, controllers:
     except Exception as exc:
         log.error("cannot load the cluster configuration: %s", exc)
         return 2
+    if not await _serves_inference_services(api):
+        log.warning(
+            "the cluster serves no serving.kserve.io/v1beta1 InferenceService API: AIMServices will "
+            "report KServeNotInstalled; install KServe and restart the operator"
+        )
+        controllers = dataclasses.replace(controllers, kserve=False)
     # One image inspector (and its caches) for the life of the process.
     inspector = ImageInspector(controllers.registry)
     if factory is None:
@@ -200,6 +207,19 @@ async def _run(kubeconfig: str | None, settings: Any, factory: Any, controllers:
         await api.close()
     log.info("stopped")
     return 0
+
+
+async def _serves_inference_services(api: Any) -> bool:
+    """Whether the API server has KServe's InferenceService kind (API discovery)."""
+    import json
+
+    from aim_engine.runtime.errors import NotFound
+
+    try:
+        found = json.loads(await api.request("GET", "/apis/serving.kserve.io/v1beta1"))
+    except NotFound:
+        return False
+    return any(r.get("name") == "inferenceservices" for r in found.get("resources", ()))
 
 
 def _on_signal(operator: Any, sig: signal.Signals) -> None:

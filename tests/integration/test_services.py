@@ -664,3 +664,11 @@ async def test_document_service_examples_as_written(
     custom_service = await get(api, f"{V1}/namespaces/{namespace}/aimservices/qwen-custom")
     assert inline is not None and custom_service is not None
     assert inline["status"]["resolvedModel"]["name"] != custom_service["status"]["resolvedModel"]["name"]
+
+
+async def test_operator_detects_kserve_by_api_discovery(api: KubeApi) -> None:
+    from aim_engine.cli_run import _serves_inference_services
+
+    # The test cluster serves the InferenceService fixture CRD; a group it lacks is absent.
+    assert await _serves_inference_services(api) is True
+    assert await get(api, "/apis/serving.kserve.io/v1alpha9") is None

@@ -45,11 +45,11 @@ def model(kind: str, name: str, spec: dict[str, Any], namespace: str | None = No
 class Catalog:
     """The operator's controllers over a MemoryStore, run to a fixpoint on demand."""
 
-    def __init__(self, documents: list[dict[str, Any]]) -> None:
+    def __init__(self, documents: list[dict[str, Any]], settings: ControllerSettings | None = None) -> None:
         self.store = MemoryStore([*AIM_KINDS, Node])
         self.store.load(documents)
         self.inspector = ImageInspector()
-        reconcilers = build_reconcilers(self.store, ControllerSettings(), self.inspector)
+        reconcilers = build_reconcilers(self.store, settings or ControllerSettings(), self.inspector)
         self.manager = Manager(self.store, reconcilers, metrics=RuntimeMetrics(CollectorRegistry()))
 
     async def settle(self, *, requeue_all: bool = True) -> MemoryStore:

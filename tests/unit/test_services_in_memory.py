@@ -105,3 +105,23 @@ async def test_image_and_custom_services_create_shared_models_that_outlive_them(
     store = await catalog.settle(requeue_all=False)
     assert [m["metadata"]["name"] for m in find(store, "AIMModel")] == [shared["metadata"]["name"]]
     assert find(store, "InferenceService") == []  # owned by the services, collected with them
+
+
+async def test_without_kserve_services_resolve_and_say_kserve_is_missing() -> None:
+    from aim_engine.controllers import ControllerSettings
+
+    catalog = Catalog(
+        [
+            NODE,
+            model("AIMClusterModel", "qwen", {"image": IMAGE, "imageMetadata": METADATA}),
+            aim_service("chat", {"model": {"name": "qwen"}}),
+        ],
+        settings=ControllerSettings(kserve=False),
+    )
+    store = await catalog.settle()
+    service = one(store, "AIMService", "chat")
+    assert service["status"]["status"] == "Failed"
+    assert condition(service, "TemplateReady")["status"] == "True"
+    ready = condition(service, "InferenceServiceReady")
+    assert ready["reason"] == "KServeNotInstalled" and "install KServe" in ready["message"]
+    assert find(store, "InferenceService") == []

@@ -268,9 +268,9 @@ CRDS: tuple[CrdSpec, ...] = (
         (Version(v1alpha1.AIMService),),
         (
             Column("Status", ".status.status"),
-            Column("Model", ".spec.model.name"),
-            Column("Image", ".status.resolvedImage"),
+            Column("Model", ".status.resolvedModel.name"),
             Column("Template", ".status.resolvedTemplate.name"),
+            Column("Image", ".status.resolvedImage", priority=1),
             Column("Replicas", ".spec.replicas", "integer", priority=1),
             AGE,
         ),

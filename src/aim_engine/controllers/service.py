@@ -64,11 +64,11 @@ BROKEN = ("Failed", "Degraded")
 
 class ServiceReconciler(Reconciler):
     kind = AIMService
-    owns = (InferenceService,)
 
     def __init__(self, store: Store, settings: ControllerSettings) -> None:
         self.store = store
         self.settings = settings
+        self.owns = (InferenceService,) if settings.kserve else ()
         self._nodes = GPUNodeFilter(store)
         self.watches: list[Watch[Any]] = [
             Watch(AIMModel, self._services_of_model),
@@ -123,7 +123,7 @@ class ServiceReconciler(Reconciler):
             return None  # the InferenceService goes with it (owner reference)
         namespace = service.namespace or ""
         name = isvc.inference_service_name(service.name)
-        deployed = self.store.get(InferenceService, name, namespace)
+        deployed = self.store.get(InferenceService, name, namespace) if self.settings.kserve else None
         taken = deployed is not None and not controlled_by(deployed, service)
         if taken:
             deployed = None  # someone else's object of that name: reported, never touched
@@ -144,6 +144,13 @@ class ServiceReconciler(Reconciler):
         if choice.template is None:
             return await self._finish(service, steps, choice.phase, deployed, model=model)
 
+        if not self.settings.kserve:
+            message = (
+                "The cluster serves no InferenceService API (serving.kserve.io/v1beta1): install "
+                "KServe, then restart the operator"
+            )
+            steps.append(Cond(ss.KSERVE, "False", "KServeNotInstalled", message))
+            return await self._finish(service, steps, "Failed", None, model=model, template=choice.template)
         if taken:
             message = (
                 f"An InferenceService named {name} already exists in namespace {namespace} and does "

@@ -23,6 +23,9 @@ class ControllerSettings:
     allowed_registries: tuple[str, ...] = ()
     """When not empty, discovery contacts only these registries, written as in image references
     (host:port, or a host alone for every port of it); other images fail with a message saying so."""
+    kserve: bool = True
+    """Whether the cluster serves KServe's InferenceService API. Without it, services resolve
+    their model and template and say that KServe is missing; nothing watches InferenceServices."""
     clock: Callable[[], datetime] = wall_clock
     """The time stamped on condition transitions (UTC). The only clock reconcilers read: a fixed
     one makes their output reproducible (offline render, tests)."""
