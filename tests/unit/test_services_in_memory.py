@@ -125,3 +125,72 @@ async def test_without_kserve_services_resolve_and_say_kserve_is_missing() -> No
     ready = condition(service, "InferenceServiceReady")
     assert ready["reason"] == "KServeNotInstalled" and "install KServe" in ready["message"]
     assert find(store, "InferenceService") == []
+
+
+async def test_missing_config_invalid_image_and_a_foreign_inference_service() -> None:
+    foreign = {
+        "apiVersion": "serving.kserve.io/v1beta1",
+        "kind": "InferenceService",
+        "metadata": {"name": "taken", "namespace": "ml"},
+        "spec": {"predictor": {"minReplicas": 1}},
+    }
+    catalog = Catalog(
+        [
+            NODE,
+            model("AIMClusterModel", "qwen", {"image": IMAGE, "imageMetadata": METADATA}),
+            aim_service("no-config", {"model": {"name": "qwen"}, "runtimeConfigName": "gpu-pool"}),
+            aim_service("bad-image", {"model": {"image": "Not A Reference"}}),
+            aim_service("taken", {"model": {"name": "qwen"}}),
+        ]
+    )
+    catalog.store.watch(InferenceService)
+    catalog.store.load([foreign])
+    store = await catalog.settle()
+    no_config = one(store, "AIMService", "no-config")
+    assert no_config["status"]["status"] == "Failed"
+    assert condition(no_config, "RuntimeConfigReady")["reason"] == "ConfigNotFound"
+    assert condition(no_config, "ModelReady")["status"] == "Unknown"
+    bad = one(store, "AIMService", "bad-image")
+    assert (bad["status"]["status"], condition(bad, "ModelReady")["reason"]) == (
+        "Failed",
+        "InvalidImageReference",
+    )
+    assert find(store, "AIMModel") == []  # nothing is created for an image that cannot exist
+    taken = one(store, "AIMService", "taken")
+    assert condition(taken, "InferenceServiceReady")["reason"] == "InferenceServiceConflict"
+    assert one(store, "InferenceService", "taken")["spec"] == foreign["spec"]  # never touched
+
+
+async def test_watches_requeue_only_the_services_concerned() -> None:
+    from aim_engine.api.v1alpha1 import AIMClusterModel, AIMModel, AIMServiceTemplate
+    from aim_engine.controllers.service import ServiceReconciler
+
+    catalog = Catalog(
+        [
+            model("AIMModel", "qwen", {"image": IMAGE, "imageMetadata": METADATA}, namespace="ml"),
+            model("AIMClusterModel", "llama", {"image": "llama:1", "imageMetadata": METADATA}),
+            aim_service("by-name", {"model": {"name": "qwen"}}),
+            aim_service("by-image", {"model": {"image": IMAGE}}),
+            aim_service("elsewhere", {"model": {"name": "qwen"}}, namespace="other"),
+            aim_service("cluster", {"model": {"name": "llama"}}, namespace="other"),
+            aim_service("named", {"model": {"name": "llama"}, "template": {"name": "pinned"}}),
+        ]
+    )
+    await catalog.settle()
+    reconciler = next(r for r in catalog.manager.reconcilers.values() if isinstance(r, ServiceReconciler))
+    store = catalog.store
+    qwen = store.get(AIMModel, "qwen", "ml")
+    llama = store.get(AIMClusterModel, "llama")
+    assert qwen is not None and llama is not None
+    keys = {str(k) for k in reconciler._services_of_model(qwen)}
+    assert keys == {"ml/by-name", "ml/by-image"}
+    assert {str(k) for k in reconciler._services_of_model(llama)} == {"other/cluster", "ml/named"}
+    template = AIMServiceTemplate.model_validate(
+        {
+            "apiVersion": "aim.eai.amd.com/v1alpha1",
+            "kind": "AIMServiceTemplate",
+            "metadata": {"name": "pinned", "namespace": "ml"},
+            "spec": {"modelName": "unrelated"},
+        }
+    )
+    assert {str(k) for k in reconciler._services_of_template(template)} == {"ml/named"}
