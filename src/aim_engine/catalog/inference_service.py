@@ -176,7 +176,6 @@ def pull_secrets(
 
 def build(
     service_name: str,
-    namespace: str,
     service: AIMServiceSpec,
     model: ModelView,
     template: TemplateView,

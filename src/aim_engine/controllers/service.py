@@ -158,7 +158,7 @@ class ServiceReconciler(Reconciler):
             )
             steps.append(Cond(ss.KSERVE, "False", "InferenceServiceConflict", message))
             return await self._finish(service, steps, "Failed", None, model=model, template=choice.template)
-        desired = isvc.build(service.name, namespace, service.spec, model, choice.template, runtime.spec)
+        desired = isvc.build(service.name, service.spec, model, choice.template, runtime.spec)
         deployed = await self.store.apply(
             InferenceService(
                 api_version=InferenceService.API_VERSION,

@@ -50,13 +50,13 @@ def env_of(desired: isvc.DesiredInferenceService) -> dict[str, tuple[Any, str]]:
 
 
 def test_image_comes_from_the_copy_annotation_else_the_model() -> None:
-    plain = isvc.build("chat", "ml", service(), model(), template(), None)
+    plain = isvc.build("chat", service(), model(), template(), None)
     assert (plain.image, plain.image_from) == (
         "amdenterpriseai/aim-qwen-qwen3-32b:0.8.5",
         "spec.image of AIMModel ml/qwen",
     )
     copy = template({labels.DEPLOYMENT_IMAGE: "registry.local/aim-qwen:0.9.0"})
-    tuned = isvc.build("chat", "ml", service(), model(), copy, None)
+    tuned = isvc.build("chat", service(), model(), copy, None)
     assert tuned.image == "registry.local/aim-qwen:0.9.0"
     assert tuned.spec["predictor"]["containers"][0]["image"] == "registry.local/aim-qwen:0.9.0"
 
@@ -67,7 +67,6 @@ def test_env_precedence_by_name_and_never_duplicated() -> None:
     )
     desired = isvc.build(
         "chat",
-        "ml",
         service(env=[{"name": "LEVEL", "value": "service"}, {"name": "SVC", "value": "1"}]),
         model(env=[{"name": "LEVEL", "value": "model"}, {"name": "AIM_METRIC", "value": "throughput"}]),
         template(env=[{"name": "LEVEL", "value": "template"}, {"name": "TPL", "value": "1"}]),
@@ -94,7 +93,6 @@ def test_custom_profile_and_model_sources_reach_the_container() -> None:
     ]
     desired = isvc.build(
         "chat",
-        "ml",
         service(),
         model(),
         template(
@@ -127,7 +125,6 @@ def test_custom_profile_and_model_sources_reach_the_container() -> None:
 def test_resources_three_levels_then_gpu_fill_and_placement() -> None:
     desired = isvc.build(
         "chat",
-        "ml",
         service(resources={"requests": {"cpu": "8"}}),
         model(resources={"requests": {"cpu": "2", "memory": "32Gi"}, "limits": {"memory": "64Gi"}}),
         template(
@@ -158,7 +155,7 @@ def test_resources_three_levels_then_gpu_fill_and_placement() -> None:
 
 def test_cpu_only_templates_get_no_gpu_placement() -> None:
     desired = isvc.build(
-        "chat", "ml", service(), model(), template(hardware={"cpu": {"requests": "4", "limits": "8"}}), None
+        "chat", service(), model(), template(hardware={"cpu": {"requests": "4", "limits": "8"}}), None
     )
     predictor = desired.spec["predictor"]
     assert "affinity" not in predictor and "tolerations" not in predictor
@@ -180,7 +177,6 @@ def test_pull_secrets_and_account_from_the_service_else_the_runtime_config() -> 
     )
     own = isvc.build(
         "chat",
-        "ml",
         service(imagePullSecrets=[{"name": "svc"}], serviceAccountName="svc-sa"),
         model(),
         template(),
@@ -188,17 +184,15 @@ def test_pull_secrets_and_account_from_the_service_else_the_runtime_config() -> 
     )
     assert own.spec["predictor"]["imagePullSecrets"] == [{"name": "svc"}]
     assert own.spec["predictor"]["serviceAccountName"] == "svc-sa"
-    inherited = isvc.build("chat", "ml", service(), model(), template(), runtime)
+    inherited = isvc.build("chat", service(), model(), template(), runtime)
     assert inherited.spec["predictor"]["imagePullSecrets"] == [{"name": "rc"}]
     assert inherited.spec["predictor"]["serviceAccountName"] == "rc-sa"
-    from_model = isvc.build(
-        "chat", "ml", service(), model(imagePullSecrets=[{"name": "m"}]), template(), None
-    )
+    from_model = isvc.build("chat", service(), model(imagePullSecrets=[{"name": "m"}]), template(), None)
     assert from_model.spec["predictor"]["imagePullSecrets"] == [{"name": "m"}]
 
 
 def test_replicas_and_labels() -> None:
-    desired = isvc.build("chat", "ml", service(replicas=3), model(), template(), None)
+    desired = isvc.build("chat", service(replicas=3), model(), template(), None)
     predictor = desired.spec["predictor"]
     assert (predictor["minReplicas"], predictor["maxReplicas"]) == (3, 3)
     assert desired.labels == {
@@ -207,7 +201,7 @@ def test_replicas_and_labels() -> None:
         labels.TEMPLATE: "qwen-t",
         labels.MANAGED_BY: "aim-engine",
     }
-    zero = isvc.build("chat", "ml", service(replicas=0), model(), template(), None).spec["predictor"]
+    zero = isvc.build("chat", service(replicas=0), model(), template(), None).spec["predictor"]
     assert (zero["minReplicas"], zero["maxReplicas"]) == (0, 1)
 
 
@@ -221,7 +215,6 @@ def test_names_are_the_services_unless_too_long_for_kserve() -> None:
 def test_every_field_written_is_in_kserves_schema() -> None:
     desired = isvc.build(
         "chat",
-        "ml",
         service(
             env=[{"name": "X", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
             imagePullSecrets=[{"name": "s"}],
