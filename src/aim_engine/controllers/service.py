@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any, cast
 
 from aim_engine.api.core import Node
@@ -60,6 +61,34 @@ log = logging.getLogger(__name__)
 ModelKind = AIMModel | AIMClusterModel
 TemplateKind = AIMServiceTemplate | AIMClusterServiceTemplate
 BROKEN = ("Failed", "Degraded")
+
+
+@dataclass(frozen=True)
+class ModelResolution:
+    model: sm.ModelView | None
+    condition: Cond
+    phase: str
+    """The phase the model imposes ("" when it is ready)."""
+    how: str
+    """How the model was found, or why not (for explain)."""
+    create: AIMModel | None = None
+
+
+@dataclass
+class ServicePlan:
+    """What a service resolves to and should become, before anything is written."""
+
+    runtime: rc.RuntimeConfigResolution
+    steps: list[Cond]
+    phase: str
+    deployed: InferenceService | None
+    """The service's own InferenceService as it exists now."""
+    model: sm.ModelView | None = None
+    model_how: str = ""
+    create: AIMModel | None = None
+    """A model to create for `spec.model.image` or `spec.model.custom`."""
+    choice: st.TemplateChoice | None = None
+    desired: isvc.DesiredInferenceService | None = None
 
 
 class ServiceReconciler(Reconciler):
@@ -121,59 +150,78 @@ class ServiceReconciler(Reconciler):
         service = self.store.get(AIMService, key.name, key.namespace)
         if service is None or service.annotations.get(labels.PAUSED) == "true":
             return None  # the InferenceService goes with it (owner reference)
+        plan = self.plan(service)
+        if plan.create is not None:
+            # No owner: the model is shared by every service that asks for the same thing,
+            # and outlives them (the document's lifecycle).
+            await self.store.apply(plan.create)
+        deployed = plan.deployed
+        if plan.desired is not None:
+            desired = plan.desired
+            deployed = await self.store.apply(
+                InferenceService(
+                    api_version=InferenceService.API_VERSION,
+                    kind=InferenceService.KIND,
+                    metadata=ObjectMeta(
+                        name=desired.name, namespace=service.namespace, labels=desired.labels
+                    ),
+                    spec=desired.spec,
+                ),
+                owner=service,
+            )
+        await self._write_status(service, self._status(service, plan, deployed))
+        return None
+
+    def plan(self, service: AIMService) -> ServicePlan:
+        """Everything the service should become, read from the store alone (no writes): what
+        `reconcile` applies and what `aim-engine explain` prints."""
         namespace = service.namespace or ""
         name = isvc.inference_service_name(service.name)
         deployed = self.store.get(InferenceService, name, namespace) if self.settings.kserve else None
         taken = deployed is not None and not controlled_by(deployed, service)
         if taken:
             deployed = None  # someone else's object of that name: reported, never touched
-        steps: list[Cond] = []
-
         runtime = self._runtime_config(service)
-        steps.append(runtime.condition)
+        plan = ServicePlan(runtime=runtime, steps=[runtime.condition], phase="Failed", deployed=deployed)
         if runtime.fatal:
-            return await self._finish(service, steps, "Failed", deployed)
-
-        model, model_cond, phase = await self._resolve_model(service, runtime)
-        steps.append(model_cond)
-        if model is None or phase:
-            return await self._finish(service, steps, phase or "Pending", deployed, model=model)
-
+            return plan
+        resolution = self._resolve_model(service, runtime)
+        plan.model, plan.create, plan.model_how = resolution.model, resolution.create, resolution.how
+        plan.steps.append(resolution.condition)
+        plan.phase = resolution.phase or "Pending"
+        if resolution.model is None or resolution.phase:
+            return plan
+        model = resolution.model
         choice = self._choose_template(service, model)
-        steps.append(choice.condition)
+        plan.choice = choice
+        plan.steps.append(choice.condition)
+        plan.phase = choice.phase
         if choice.template is None:
-            return await self._finish(service, steps, choice.phase, deployed, model=model)
-
+            return plan
         if not self.settings.kserve:
             message = (
                 "The cluster serves no InferenceService API (serving.kserve.io/v1beta1): install "
                 "KServe, then restart the operator"
             )
-            steps.append(Cond(ss.KSERVE, "False", "KServeNotInstalled", message))
-            return await self._finish(service, steps, "Failed", None, model=model, template=choice.template)
+            plan.steps.append(Cond(ss.KSERVE, "False", "KServeNotInstalled", message))
+            plan.phase = "Failed"
+            return plan
         if taken:
             message = (
                 f"An InferenceService named {name} already exists in namespace {namespace} and does "
                 "not belong to this service; delete it or rename the service"
             )
-            steps.append(Cond(ss.KSERVE, "False", "InferenceServiceConflict", message))
-            return await self._finish(service, steps, "Failed", None, model=model, template=choice.template)
-        desired = isvc.build(service.name, service.spec, model, choice.template, runtime.spec)
-        deployed = await self.store.apply(
-            InferenceService(
-                api_version=InferenceService.API_VERSION,
-                kind=InferenceService.KIND,
-                metadata=ObjectMeta(name=desired.name, namespace=namespace, labels=desired.labels),
-                spec=desired.spec,
-            ),
-            owner=service,
-        )
+            plan.steps.append(Cond(ss.KSERVE, "False", "InferenceServiceConflict", message))
+            plan.phase = "Failed"
+            return plan
+        plan.desired = isvc.build(service.name, service.spec, model, choice.template, runtime.spec)
         previous = service.status.status if service.status else None
-        kserve, phase = ss.inference_service_condition(desired.name, deployed.status, previous)
-        steps.append(kserve)
-        return await self._finish(
-            service, steps, phase, deployed, model=model, template=choice.template, image=desired.image
+        # Applying changes no status: what KServe reported on the object is what counts.
+        kserve, plan.phase = ss.inference_service_condition(
+            name, deployed.status if deployed is not None else None, previous
         )
+        plan.steps.append(kserve)
+        return plan
 
     # --- observe ---
 
@@ -183,37 +231,47 @@ class ServiceReconciler(Reconciler):
         cluster = self.store.get(AIMClusterRuntimeConfig, name)
         return rc.resolve(service.spec.runtime_config_name, namespaced, cluster)
 
-    async def _resolve_model(
-        self, service: AIMService, runtime: rc.RuntimeConfigResolution
-    ) -> tuple[sm.ModelView | None, Cond, str]:
-        """The model, its ModelReady condition, and the phase it imposes ("" when ready)."""
+    def _resolve_model(self, service: AIMService, runtime: rc.RuntimeConfigResolution) -> ModelResolution:
         spec = service.spec
         namespace = service.namespace or ""
         if spec.model.name:
             found = find_model(self.store, spec.model.name, namespace)
             if found is None:
-                return None, sm.not_found(spec), "Failed"
+                return ModelResolution(None, sm.not_found(spec), "Failed", "found no model of that name")
+            where = (
+                "in the service's namespace"
+                if found.namespace
+                else f"(no AIMModel of that name in {namespace})"
+            )
+            how = f"spec.model.name {spec.model.name!r}: {found.KIND} {where}"
         elif spec.model.image:
             image = spec.model.image
             try:
                 parse_reference(image)
             except ValueError as exc:
                 message = f"spec.model.image {image!r} is not a valid image reference: {exc}; fix it"
-                return None, Cond(sm.CONDITION, "False", "InvalidImageReference", message), "Failed"
+                cond = Cond(sm.CONDITION, "False", "InvalidImageReference", message)
+                return ModelResolution(None, cond, "Failed", "the image reference is invalid")
             auto_name = sm.auto_model_name(image)
             in_namespace = self.store.list(AIMModel, namespace, index=(MODEL_IMAGE, image))
             in_cluster = self.store.list(AIMClusterModel, index=(MODEL_IMAGE, image))
             picked = sm.pick_by_image(
                 [_view(m) for m in in_namespace], [_view(m) for m in in_cluster], auto_name
             )
+            counts = f"{len(in_namespace)} namespace and {len(in_cluster)} cluster model(s) have it"
             if picked is None:
                 config = runtime.spec.model if runtime.spec else None
                 auto = config.auto_discovery is not False if config else True
-                created = await self._create(
-                    sm.image_model(service.name, namespace, spec, auto_discovery=auto)
+                created = sm.image_model(service.name, namespace, spec, auto_discovery=auto)
+                how = (
+                    f"spec.model.image {image}: {counts}; creates AIMModel {created.name} with discovery "
+                    f"{'on' if auto else 'off'} (runtime config spec.model.autoDiscovery)"
                 )
-                return None, sm.creating(created, f"spec.model.image {image}"), "Pending"
+                return ModelResolution(
+                    None, sm.creating(created, f"spec.model.image {image}"), "Pending", how, created
+                )
             found = self._model_of(picked)
+            how = f"spec.model.image {image}: {counts}; uses {picked.where}"
         else:
             custom = spec.model.custom
             assert custom is not None  # the CRD demands exactly one of name, image, custom
@@ -222,23 +280,25 @@ class ServiceReconciler(Reconciler):
             same = self.store.list(AIMModel, namespace, index=(CUSTOM_IDENTITY, identity))
             existing = next((m for m in same if m.name == name), same[0] if same else None)
             if existing is None:
-                created = await self._create(sm.custom_model(service.name, namespace, spec))
-                return None, sm.creating(created, "spec.model.custom"), "Pending"
+                created = sm.custom_model(service.name, namespace, spec)
+                how = (
+                    "spec.model.custom: no custom model with these sources and hardware; "
+                    f"creates AIMModel {name}"
+                )
+                return ModelResolution(
+                    None, sm.creating(created, "spec.model.custom"), "Pending", how, created
+                )
             found = existing
+            how = f"spec.model.custom: AIMModel {existing.name} has the same base image, sources and hardware"
         if found is None:  # deleted between two cache reads
-            return None, sm.not_found(spec), "Pending"
+            return ModelResolution(None, sm.not_found(spec), "Pending", "the model just went away")
         view = _view(found)
         cond, phase = sm.readiness(view)
-        return view, cond, phase
+        return ModelResolution(view, cond, phase, how)
 
     def _model_of(self, view: sm.ModelView) -> ModelKind | None:
         kind: type[ModelKind] = AIMModel if view.namespace else AIMClusterModel
         return self.store.get(kind, view.name, view.namespace)
-
-    async def _create(self, model: AIMModel) -> AIMModel:
-        # No owner: the model is shared by every service that asks for the same thing, and
-        # outlives them (the document's lifecycle).
-        return await self.store.apply(model)
 
     def _choose_template(self, service: AIMService, model: sm.ModelView) -> st.TemplateChoice:
         selector = service.spec.template
@@ -300,40 +360,34 @@ class ServiceReconciler(Reconciler):
 
     # --- status ---
 
-    async def _finish(
-        self,
-        service: AIMService,
-        steps: list[Cond],
-        phase: str,
-        deployed: InferenceService | None,
-        *,
-        model: sm.ModelView | None = None,
-        template: st.TemplateView | None = None,
-        image: str | None = None,
-    ) -> Result | None:
+    def _status(
+        self, service: AIMService, plan: ServicePlan, deployed: InferenceService | None
+    ) -> AIMServiceStatus:
+        steps = list(plan.steps)
         for type_, on in ((sm.CONDITION, "Model"), (st.CONDITION, "Template"), (ss.KSERVE, "Template")):
             if not any(c.type == type_ for c in steps):
                 steps.append(ss.waiting(type_, on))
+        template = plan.choice.template if plan.choice is not None else None
         template_ref = _reference(template) if template is not None else None
-        if template is None and deployed is not None:
+        image = plan.desired.image if plan.desired is not None else None
+        phase = plan.phase
+        if plan.desired is None and deployed is not None:
             # Resolution broke after a deployment: the InferenceService keeps serving what it
             # was given, and that template stays in use (so it is not pruned).
             phase = "Failed" if phase == "Failed" else "Degraded"
             running = deployed.labels.get(labels.TEMPLATE)
             template_ref = ResolvedReference(name=running) if running else None
             image = _container_image(deployed)
-        status = ss.build_status(
+        return ss.build_status(
             service.status,
             generation=service.metadata.generation,
             steps=steps,
             phase=phase,
-            resolved_model=_reference(model) if model is not None else None,
+            resolved_model=_reference(plan.model) if plan.model is not None else None,
             resolved_template=template_ref,
             resolved_image=image,
             timestamp=conditions.timestamp(self.settings.clock()),
         )
-        await self._write_status(service, status)
-        return None
 
     async def _write_status(self, service: AIMService, status: AIMServiceStatus) -> None:
         if status == service.status:
