@@ -269,3 +269,28 @@ async def test_log_lines_during_a_reconcile_carry_controller_key_and_id(
     assert line["key"] == "ns/a" and line["namespace"] == "ns" and line["name"] == "a"
     assert len(line["reconcileID"]) == 12
     assert line["detail"] == 1 and line["msg"] == "working on it" and line["level"] == "warning"
+
+
+def test_status_only_changes_are_told_apart_from_everything_a_reconcile_reads() -> None:
+    from aim_engine.api.core import Node
+    from aim_engine.api.v1alpha1 import AIMClusterModel
+    from aim_engine.runtime.manager import status_only
+
+    def model(**meta: Any) -> AIMClusterModel:
+        body = {"name": "m", "generation": 1, **meta}
+        return AIMClusterModel.model_validate(
+            {
+                "apiVersion": "aim.eai.amd.com/v1alpha1",
+                "kind": "AIMClusterModel",
+                "metadata": body,
+                "spec": {"image": "i:1"},
+            }
+        )
+
+    assert status_only(model(), model(resourceVersion="9"))
+    assert not status_only(model(), model(generation=2))
+    assert not status_only(model(), model(labels={"a": "b"}))
+    assert not status_only(model(), model(annotations={"aim.eai.amd.com/reconciliation-paused": "true"}))
+    assert not status_only(model(), model(deletionTimestamp="2026-01-01T00:00:00Z"))
+    node = Node.model_validate({"metadata": {"name": "n"}})
+    assert not status_only(node, node)  # no generation: cannot tell, so it counts

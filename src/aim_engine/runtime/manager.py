@@ -52,6 +52,23 @@ def owner_keys(owner_kind: type[KubeObject], obj: KubeObject) -> list[ObjectKey]
     ]
 
 
+def status_only(old: KubeObject, new: KubeObject) -> bool:
+    """Whether only the status (and bookkeeping: resourceVersion, managedFields) differs, as
+    controller-runtime's GenerationChangedPredicate judges it: same generation, and the same
+    labels, annotations, owners, finalizers and deletion mark. Kinds without a generation
+    (core objects) never count as status-only."""
+    a, b = old.metadata, new.metadata
+    if a.generation is None or a.generation != b.generation:
+        return False
+    return (
+        a.labels == b.labels
+        and a.annotations == b.annotations
+        and a.owner_references == b.owner_references
+        and a.finalizers == b.finalizers
+        and a.deletion_timestamp == b.deletion_timestamp
+    )
+
+
 class Manager:
     def __init__(
         self,
@@ -99,6 +116,8 @@ class Manager:
         name = r.name
 
         def primary(event: ChangeEvent[Any]) -> None:
+            if event.type == "MODIFIED" and event.old is not None and status_only(event.old, event.obj):
+                return  # our own status write (or someone's): nothing a reconcile reads changed
             self.queue.add((name, event.obj.key))
 
         def owned(event: ChangeEvent[Any]) -> None:
