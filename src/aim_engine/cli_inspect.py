@@ -106,8 +106,9 @@ def _keychain(args: argparse.Namespace) -> Keychain | None:
 
 
 def status_document(result: InspectionResult) -> dict[str, Any]:
-    """What the operator writes to status.imageMetadata, plus the digests resolved."""
-    document: dict[str, Any] = {"digest": result.digest}
+    """What the operator writes to status.imageMetadata, plus the image and the digests it
+    resolved to (the form `aim-engine render --metadata` reads)."""
+    document: dict[str, Any] = {"image": result.image, "digest": result.digest}
     if result.index_digest:
         document["indexDigest"] = result.index_digest
     document.update(result.metadata.dump())

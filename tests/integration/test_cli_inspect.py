@@ -78,7 +78,15 @@ def test_json_output_is_the_status_shape_plus_digest(
     assert document["oci"]["title"] == "aim test image"
     assert document["originalLabels"]["com.amd.aim.model.canonicalName"] == "meta-llama/Llama-3.1-8B-Instruct"
     assert document["baseImageRef"] == BASE_IMAGE
-    assert set(document) == {"digest", "indexDigest", "model", "oci", "originalLabels", "baseImageRef"}
+    assert set(document) == {
+        "image",
+        "digest",
+        "indexDigest",
+        "model",
+        "oci",
+        "originalLabels",
+        "baseImageRef",
+    }
 
 
 def test_yaml_output_and_platform(multi_arch: str, capsys: pytest.CaptureFixture[str]) -> None:

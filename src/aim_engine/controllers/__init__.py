@@ -7,16 +7,14 @@ from aim_engine.controllers.model import ModelReconciler
 from aim_engine.controllers.service import ServiceReconciler
 from aim_engine.controllers.settings import ControllerSettings
 from aim_engine.controllers.template import TemplateReconciler
-from aim_engine.registry.inspector import ImageInspector
+from aim_engine.registry.inspector import Inspector
 from aim_engine.runtime.reconciler import Reconciler
 from aim_engine.runtime.store import Store
 
 __all__ = ["ControllerSettings", "build_reconcilers"]
 
 
-def build_reconcilers(
-    store: Store, settings: ControllerSettings, inspector: ImageInspector
-) -> list[Reconciler]:
+def build_reconcilers(store: Store, settings: ControllerSettings, inspector: Inspector) -> list[Reconciler]:
     """Every reconciler of the operator. Registers the shared cache indexes on `store`."""
     indexes.register(store)
     return [

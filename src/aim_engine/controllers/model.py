@@ -47,7 +47,7 @@ from aim_engine.controllers.lookup import find_model
 from aim_engine.controllers.settings import ControllerSettings
 from aim_engine.registry.credentials import Keychain, credentials_from_pull_secret
 from aim_engine.registry.errors import PullSecretError, RegistryError, RegistryUnavailableError
-from aim_engine.registry.inspector import ImageInspector
+from aim_engine.registry.inspector import Inspector
 from aim_engine.registry.reference import parse_reference
 from aim_engine.runtime.reconciler import Reconciler, Result, Watch
 from aim_engine.runtime.store import Store, applied_by, controlled_by
@@ -74,7 +74,7 @@ class ModelReconciler(Reconciler):
     def __init__(
         self,
         store: Store,
-        inspector: ImageInspector,
+        inspector: Inspector,
         settings: ControllerSettings,
         *,
         cluster: bool,

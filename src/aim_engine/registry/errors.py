@@ -120,3 +120,9 @@ class InvalidReferenceError(RegistryError, ValueError):
     """The image reference itself is malformed (uppercase repository, bad tag or digest, ...)."""
 
     reason = "InvalidImageReference"
+
+
+class MetadataUnavailableError(RegistryError):
+    """No recorded metadata for the image, and the registry may not be asked (offline render)."""
+
+    reason = "MetadataUnavailable"

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Protocol
 
 from aim_engine.api.v1alpha1.common import ImageMetadata
 from aim_engine.catalog.image_metadata import MalformedLabelError, extract_image_metadata
@@ -65,6 +66,15 @@ class InspectionResult:
         """The reference pinned to what it resolved to (the index when there is one)."""
         ref = parse_reference(self.image)
         return f"{ref.name}@{self.index_digest or self.digest}"
+
+
+class Inspector(Protocol):
+    """What the model reconciler needs of image inspection: the registry (`ImageInspector`) or
+    recorded snapshots (`registry.snapshots.SnapshotInspector`, for offline render)."""
+
+    async def inspect(
+        self, image: str | ImageReference, credentials: Keychain | Credentials | None = None
+    ) -> InspectionResult: ...
 
 
 @dataclass(frozen=True, slots=True)

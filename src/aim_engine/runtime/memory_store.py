@@ -152,11 +152,19 @@ class MemoryStore(CachedStore):
 
     # --- loading (kubectl create) ---
 
-    def load(self, documents: Iterable[Mapping[str, Any]] | str, *, ignore_unknown: bool = False) -> int:
+    def load(
+        self,
+        documents: Iterable[Mapping[str, Any]] | str,
+        *,
+        ignore_unknown: bool = False,
+        keep_identity: bool = False,
+    ) -> int:
         """Create objects from dicts or a multi-document YAML string; returns how many.
 
         Each document is validated with its registered class (ValueError naming the object
-        otherwise); kinds with no registered class raise unless `ignore_unknown`.
+        otherwise); kinds with no registered class raise unless `ignore_unknown`. With
+        `keep_identity`, objects keep the uid, generation and creation time they carry (a
+        snapshot of a cluster, whose owner references must still point at their owners).
         """
         docs = [d for d in yaml.safe_load_all(documents) if d] if isinstance(documents, str) else documents
         count = 0
@@ -174,12 +182,13 @@ class MemoryStore(CachedStore):
                 obj = cls.model_validate(doc)
             except ValidationError as exc:
                 raise ValueError(f"{cls.KIND} {name}: {exc}") from exc
-            self.create(obj)
+            self.create(obj, identity=(doc.get("metadata") or {}) if keep_identity else None)
             count += 1
         return count
 
-    def create(self, obj: KubeObject) -> dict[str, Any]:
-        """Create `obj` as a plain client would (no field ownership); Conflict if it exists."""
+    def create(self, obj: KubeObject, *, identity: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Create `obj` as a plain client would (no field ownership); Conflict if it exists.
+        `identity`: metadata whose uid, generation and creationTimestamp the object keeps."""
         kind = type(obj)
         key = self._key_of(kind, obj)
         if key in self._stored.get(kind_id(kind), {}):
@@ -188,7 +197,11 @@ class MemoryStore(CachedStore):
         raw["apiVersion"], raw["kind"] = kind.API_VERSION, kind.KIND
         raw["metadata"] = {k: v for k, v in raw.get("metadata", {}).items() if k not in SERVER_METADATA}
         self._count("create", kind)
-        return self._put(kind_id(kind), key, self._initialise(raw, key))
+        raw = self._initialise(raw, key)
+        for field in ("uid", "generation", "creationTimestamp"):
+            if identity and identity.get(field) is not None:
+                raw["metadata"][field] = identity[field]
+        return self._put(kind_id(kind), key, raw)
 
     def update(self, obj: KubeObject) -> dict[str, Any]:
         """Replace the object but its status, as a PUT by another client would (stale
