@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from aim_engine import __version__, cli_inspect, cli_render, cli_run
+from aim_engine import __version__, cli_explain, cli_inspect, cli_render, cli_run
 from aim_engine.api.crds import all_crds, crd_file_name
 from aim_engine.api.reference import markdown
 
@@ -46,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     crds.add_argument("--reference", action="store_true", help="print the field reference as Markdown")
     crds.set_defaults(func=_crds)
     cli_render.register(subparsers)
+    cli_explain.register(subparsers)
     cli_inspect.register(subparsers)
     cli_run.register(subparsers)
     return parser

@@ -167,9 +167,9 @@ class ModelReconciler(Reconciler):
         kind = classify(spec)
 
         # Observe.
-        runtime = self._runtime_config(model)
+        runtime = self.runtime_config(model)
         image = await self._discover(model, kind, model.status or AIMModelStatus(), runtime)
-        candidates = self._candidates(model, kind) if isinstance(kind, FineTunedModel) else []
+        candidates = self.candidates(model, kind) if isinstance(kind, FineTunedModel) else []
 
         # Plan and apply the templates.
         plan = tp.plan(model.name, spec, image.metadata, candidates, kind=kind)
@@ -198,7 +198,7 @@ class ModelReconciler(Reconciler):
         await self._write_status(model, new_status)
         return self._next(key, image, plan)
 
-    def _candidates(self, model: ModelKind, kind: FineTunedModel) -> list[Candidate]:
+    def candidates(self, model: ModelKind, kind: FineTunedModel) -> list[Candidate]:
         """Templates of the model's family it can see, each with the model that owns it: a
         namespace model sees its namespace's templates and cluster templates; a cluster model
         sees cluster templates."""
@@ -214,7 +214,7 @@ class ModelReconciler(Reconciler):
             )
         return candidates
 
-    def _runtime_config(self, model: ModelKind) -> rc.RuntimeConfigResolution:
+    def runtime_config(self, model: ModelKind) -> rc.RuntimeConfigResolution:
         name = rc.effective_name(model.spec.runtime_config_name)
         namespaced = None if self.cluster else self.store.get(AIMRuntimeConfig, name, model.namespace)
         cluster = self.store.get(AIMClusterRuntimeConfig, name)
