@@ -23,6 +23,7 @@ from prometheus_client import CollectorRegistry
 from aim_engine.api import AIM_KINDS
 from aim_engine.api.core import Node, Secret
 from aim_engine.api.kserve import InferenceService
+from aim_engine.api.meta import KubeObject
 from aim_engine.catalog.gpu import DEVICE_MODELS, normalize_model
 from aim_engine.controllers import ControllerSettings, build_reconcilers
 from aim_engine.registry.inspector import ImageInspector, InspectionResult
@@ -35,7 +36,7 @@ from aim_engine.runtime.reconciler import Reconciler
 
 FIXED_TIME = datetime(2000, 1, 1, tzinfo=UTC)
 """The only time render knows: creation and condition times (they are left out of the output)."""
-KINDS: tuple[type[Any], ...] = (*AIM_KINDS, Node, Secret, InferenceService)
+KINDS: tuple[type[KubeObject], ...] = (*AIM_KINDS, Node, Secret, InferenceService)
 SKIPPED_KINDS = {("v1", "Namespace")}
 """Kinds a catalog repository holds that render has nothing to do with (created implicitly)."""
 # Output order: what users declare first, then what the operator makes of it.

@@ -344,7 +344,10 @@ class MemoryStore(CachedStore):
         if key.namespace:
             meta["namespace"] = key.namespace
         meta["uid"] = f"00000000-0000-4000-8000-{next(self._uid_seq):012d}"
-        meta["generation"] = 1
+        if "/" in str(raw.get("apiVersion", "")):
+            # Like the API server: custom resources (and grouped kinds) track a generation;
+            # core kinds (Node, Secret, ConfigMap) have none.
+            meta["generation"] = 1
         meta["creationTimestamp"] = self._now()
         return raw
 
@@ -355,8 +358,8 @@ class MemoryStore(CachedStore):
         like the API server, a write that changes nothing stores nothing."""
         if deep_equal(_strip_managed(raw), _strip_managed(live)) and _same_fields(raw, live):
             return live
-        if not deep_equal(_spec_part(raw), _spec_part(live)):
-            raw["metadata"]["generation"] = int(live["metadata"].get("generation") or 1) + 1
+        if not deep_equal(_spec_part(raw), _spec_part(live)) and "generation" in live["metadata"]:
+            raw["metadata"]["generation"] = int(live["metadata"]["generation"]) + 1
         meta = raw["metadata"]
         if meta.get("deletionTimestamp") and not meta.get("finalizers"):
             self._put(kid, key, raw)
