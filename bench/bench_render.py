@@ -90,7 +90,7 @@ def main() -> None:
     }
     print(json.dumps(result))
     print(
-        f"| {args.models:,} × {args.deployments} | {result['total_s']} s | {result['fixpoint_s']} s | "
+        f"| {args.models:,} x {args.deployments} | {result['total_s']} s | {result['fixpoint_s']} s | "
         f"{result['reconciles']:,} | {result['objects']:,} | {result['peak_rss_mib']} MiB |"
     )
 
