@@ -15,8 +15,13 @@ from tests.support.registries import Registries
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def operator(kube: KubeCluster, registries: Registries) -> AsyncIterator[RunningOperator]:
-    """The operator, once per session (in the one worker of xdist group "aim-operator")."""
-    running = await start_operator(kube, registries)
+    """The operator, once per session (in the one worker of xdist group "aim-operator").
+
+    Session fixtures are set up before the per-test API lock is taken, so the start holds the
+    shared lock itself: a `kube_exclusive` test in another worker may be restarting the API
+    server at that moment (the operator's informers ride out a restart; its start-up does not)."""
+    with kube.api_lock(exclusive=False):
+        running = await start_operator(kube, registries)
     try:
         yield running
     finally:
