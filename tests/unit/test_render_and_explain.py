@@ -409,3 +409,48 @@ def test_explain_model_awaiting_inspection_is_unresolved(
     )
     assert code == 0
     assert "deployment image (unresolved): its model AIMClusterModel remote has not been inspected yet" in out
+
+
+def test_pull_secrets_in_the_input_are_read_as_the_operator_reads_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import base64
+
+    config = {"auths": {"registry.example.com": {"auth": base64.b64encode(b"user:pass").decode()}}}
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "regcred", "namespace": "ml"},
+        "type": "kubernetes.io/dockerconfigjson",
+        "data": {".dockerconfigjson": base64.b64encode(json.dumps(config).encode()).decode()},
+    }
+    model = obj(
+        "AIMModel",
+        "private",
+        {"image": "registry.example.com/team/qwen:1.0", "imagePullSecrets": [{"name": "regcred"}]},
+        "ml",
+    )
+    other = obj(
+        "AIMModel",
+        "unsecured",
+        {"image": "registry.example.com/team/qwen:1.0", "imagePullSecrets": [{"name": "nope"}]},
+        "ml",
+    )
+
+    def reasons(docs: list[dict[str, Any]]) -> dict[str, str]:
+        _, out, _ = run(["render", "-f", write(tmp_path, docs), "--offline", "-o", "yaml"], capsys)
+        found = {}
+        for o in yaml.safe_load_all(out):
+            if o["kind"] == "AIMModel":
+                found[o["metadata"]["name"]] = next(
+                    c for c in o["status"]["conditions"] if c["type"] == "Ready"
+                )["reason"]
+        return found
+
+    # The secret is found and parsed (then offline stops at the registry); a missing one is named.
+    assert reasons([secret, model, other]) == {
+        "private": "MetadataUnavailable",
+        "unsecured": "PullSecretNotFound",
+    }
+    _, out, _ = run(["render", "-f", write(tmp_path, [secret, model]), "--offline", "-o", "yaml"], capsys)
+    assert "Secret" not in {o["kind"] for o in yaml.safe_load_all(out)} and "dXNlcjpwYXNz" not in out
