@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from aim_engine.api.meta import EnvVar
 from aim_engine.api.v1alpha1 import AIMClusterModel, AIMModel, AIMService, AIMServiceTemplate, ImageMetadata
 from aim_engine.api.v1alpha1.template import AIMClusterServiceTemplate
+from aim_engine.api.v1alpha2 import AIMClusterProfile, AIMProfile
 from aim_engine.catalog import templates as tp
 from aim_engine.catalog.fine_tuning import FineTuneReport
 from aim_engine.catalog.model_kind import CustomModel, FineTunedModel, ImageModel, ModelType, classify
@@ -219,4 +220,40 @@ def explain_model(reconciler: ModelReconciler, store: Store, model: ModelKind) -
         )
     if plan.fine_tuning is not None:
         lines += _fine_tuning(plan.fine_tuning)
+    lines += _profiles(reconciler, store, model, kind, metadata)
     return "\n".join(lines) + "\n"
+
+
+def _profiles(
+    reconciler: ModelReconciler,
+    store: Store,
+    model: ModelKind,
+    kind: ModelType,
+    metadata: ImageMetadata | None,
+) -> list[str]:
+    if not reconciler.uses_v1alpha2(model):
+        return ["", "Profiles: none (declared in v1alpha1; a v1alpha2 declaration publishes profiles)"]
+    planned = reconciler.planned_profiles(model, kind, metadata)
+    if planned is None:
+        return ["", "Profiles: declared in v1alpha2; waiting for the image metadata"]
+    profile_kind: type[AIMProfile | AIMClusterProfile] = AIMProfile if model.namespace else AIMClusterProfile
+    rows = [["PROFILE", "ACCELERATOR", "METRIC", "PRECISION", "PRIMARY", "STATUS"]]
+    for p in planned:
+        live = store.get(profile_kind, p.name, model.namespace)
+        state = (live.status.status if live is not None and live.status else None) or "not created"
+        spec = p.spec
+        accelerator = (
+            f"{spec.accelerator_count or ''} x {spec.accelerator_model}" if spec.accelerator_model else "CPU"
+        )
+        rows.append(
+            [
+                p.name,
+                accelerator,
+                spec.metric or "-",
+                spec.precision or "-",
+                "yes" if spec.primary else "",
+                state,
+            ]
+        )
+    lines = ["", f"Profiles (declared in v1alpha2): {len(planned)} {profile_kind.KIND}(s)"]
+    return lines + (_columns(rows) if planned else ["  (none: the image recommends no deployments)"])

@@ -49,6 +49,13 @@ class FakeServer:
                     {"manager": "aim-engine", "operation": "Apply", "fieldsV1": {"f:spec": {}}, "time": "t"},
                     {"manager": "aim-engine", "operation": "Update", "subresource": "status", "fieldsV1": {}},
                     {"manager": "kubectl", "operation": "Apply", "fieldsV1": {}},
+                    {
+                        "manager": "kubectl-create",
+                        "operation": "Update",
+                        "apiVersion": "example.com/v2",
+                        "time": "t",
+                        "fieldsV1": {"f:spec": {"f:size": {}}, "f:metadata": {}},
+                    },
                 ],
             },
             "spec": {"size": size},
@@ -171,9 +178,18 @@ async def test_list_pages_then_watch_events_update_the_cache() -> None:
         assert h.informer.resource_version == "15"
         g0 = h.cache.get(ObjectKey("ns", "g0"))
         assert g0 is not None
-        # Only our own field manager's Apply entry is kept, and only what apply compares.
+        # Our own field manager's Apply entry, with only what apply compares; of the others,
+        # who wrote in which version and whether they own spec (no subresources, no fields).
         assert g0.dump()["metadata"]["managedFields"] == [
-            {"manager": "aim-engine", "operation": "Apply", "fieldsV1": {"f:spec": {}}}
+            {"manager": "aim-engine", "operation": "Apply", "fieldsV1": {"f:spec": {}}},
+            {"manager": "kubectl", "operation": "Apply"},
+            {
+                "manager": "kubectl-create",
+                "operation": "Update",
+                "apiVersion": "example.com/v2",
+                "time": "t",
+                "fieldsV1": {"f:spec": {}},
+            },
         ]
         h.events.clear()
         server.put("g0", 10)

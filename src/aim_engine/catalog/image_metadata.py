@@ -52,7 +52,7 @@ _OCI_FIELDS = (
     "version",
 )
 # Deployment entry keys (wire names) → expected type. Unknown keys are ignored.
-_DEPLOYMENT_STR_KEYS = ("gpuModel", "precision", "metric", "profileId", "modelId", "description")
+_DEPLOYMENT_STR_KEYS = ("gpuModel", "precision", "metric", "profileId", "modelId", "engine", "description")
 
 
 class MalformedLabelError(ValueError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aim_engine.controllers import indexes
 from aim_engine.controllers.model import ModelReconciler
+from aim_engine.controllers.profile import ProfileReconciler
 from aim_engine.controllers.service import ServiceReconciler
 from aim_engine.controllers.settings import ControllerSettings
 from aim_engine.controllers.template import TemplateReconciler
@@ -23,4 +24,6 @@ def build_reconcilers(store: Store, settings: ControllerSettings, inspector: Ins
         TemplateReconciler(store, settings, cluster=False),
         TemplateReconciler(store, settings, cluster=True),
         ServiceReconciler(store, settings),
+        ProfileReconciler(store, settings, cluster=False),
+        ProfileReconciler(store, settings, cluster=True),
     ]

@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from aim_engine.api.core import Node
 from aim_engine.api.meta import KubeObject
-from aim_engine.catalog.gpu import DEFAULT_RESOURCE, DEVICE_LABELS, FAMILY_LABEL, VRAM_LABEL
+from aim_engine.catalog.gpu import (
+    DEFAULT_RESOURCE,
+    DEVICE_LABELS,
+    FAMILY_LABEL,
+    VRAM_LABEL,
+    NodeGPUs,
+    node_gpus,
+)
 from aim_engine.runtime.store import Store
 
 
@@ -46,3 +53,14 @@ class GPUNodeFilter:
         else:
             self._seen[node.name] = signature
         return True
+
+
+def inventory(store: Store) -> list[NodeGPUs]:
+    """The AMD GPUs of every cached node (nodes without GPU labels left out)."""
+    found = []
+    for node in store.list(Node):
+        allocatable = node.status.allocatable if node.status and node.status.allocatable else {}
+        gpus = node_gpus(node.name, node.labels, allocatable)
+        if gpus is not None:
+            found.append(gpus)
+    return found

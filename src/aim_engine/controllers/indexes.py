@@ -9,6 +9,8 @@ from aim_engine.api.v1alpha1 import (
     AIMService,
     AIMServiceTemplate,
 )
+from aim_engine.api.v1alpha2 import AIMClusterProfile, AIMProfile
+from aim_engine.catalog import labels
 from aim_engine.catalog.model_kind import FineTunedModel, classify
 from aim_engine.catalog.runtime_config import effective_name
 from aim_engine.catalog.service_model import auto_model_name, custom_model_name, model_custom_identity
@@ -30,6 +32,8 @@ SERVICE_MODEL = "serviceModel"
 """Services by the model they ask for or resolved: `name:<model name>` and `image:<image>`."""
 SERVICE_RUNTIME_CONFIG = "serviceRuntimeConfig"
 """Services by the runtime config they use (`default` when unset)."""
+PROFILE_MODEL = "profileModel"
+"""Profiles by the model they belong to (their aim.eai.amd.com/model label)."""
 SERVICE_TEMPLATE = "serviceTemplate"
 """Services by the template they name (`spec.template.name`) or resolved (`status.resolvedTemplate`)."""
 
@@ -74,6 +78,11 @@ def _service_runtime_config(service: AIMService) -> list[str]:
     return [effective_name(service.spec.runtime_config_name)]
 
 
+def _profile_model(profile: AIMProfile | AIMClusterProfile) -> list[str]:
+    model = profile.labels.get(labels.MODEL)
+    return [model] if model else []
+
+
 def _model_name(template: AIMServiceTemplate | AIMClusterServiceTemplate) -> list[str]:
     return [template.spec.model_name]
 
@@ -95,6 +104,8 @@ def register(store: Store) -> None:
     store.add_index(AIMClusterModel, RUNTIME_CONFIG, _runtime_config)
     store.add_index(AIMModel, FINE_TUNED_AIM_ID, _fine_tuned_aim_id)
     store.add_index(AIMClusterModel, FINE_TUNED_AIM_ID, _fine_tuned_aim_id)
+    store.add_index(AIMProfile, PROFILE_MODEL, _profile_model)
+    store.add_index(AIMClusterProfile, PROFILE_MODEL, _profile_model)
     store.add_index(AIMModel, MODEL_IMAGE, _model_image)
     store.add_index(AIMClusterModel, MODEL_IMAGE, _model_image)
     store.add_index(AIMModel, CUSTOM_IDENTITY, _custom_identity)

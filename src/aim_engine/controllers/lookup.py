@@ -1,6 +1,6 @@
 """The one "namespace first, then cluster" lookup of a model by name.
 
-Templates, fine-tuned matching and (later) services resolve `modelName` the same way: an
+Templates, fine-tuned matching and services resolve `modelName` the same way: an
 AIMModel of that name in the asking object's namespace shadows the AIMClusterModel of the same
 name; a cluster-scoped asker sees only cluster models.
 """
@@ -8,6 +8,7 @@ name; a cluster-scoped asker sees only cluster models.
 from __future__ import annotations
 
 from aim_engine.api.v1alpha1 import AIMClusterModel, AIMModel
+from aim_engine.api.v1alpha2 import AIMClusterProfile, AIMProfile
 from aim_engine.runtime.store import Store
 
 
@@ -18,3 +19,13 @@ def find_model(store: Store, name: str, namespace: str | None) -> AIMModel | AIM
         if found is not None:
             return found
     return store.get(AIMClusterModel, name)
+
+
+def find_profile(store: Store, name: str, namespace: str | None) -> AIMProfile | AIMClusterProfile | None:
+    """The profile `name` as seen from `namespace`: an AIMProfile there shadows the
+    AIMClusterProfile of the same name (None: from cluster scope, cluster profiles only)."""
+    if namespace:
+        found = store.get(AIMProfile, name, namespace)
+        if found is not None:
+            return found
+    return store.get(AIMClusterProfile, name)

@@ -27,18 +27,23 @@ from aim_engine.api.v1alpha1 import (
     AIMRuntimeConfig,
     AIMService,
     AIMServiceTemplate,
+    ImageMetadata,
 )
+from aim_engine.api.v1alpha2 import AIMClusterProfile, AIMProfile
 from aim_engine.catalog import conditions, labels
 from aim_engine.catalog import model_status as ms
 from aim_engine.catalog import runtime_config as rc
 from aim_engine.catalog import templates as tp
+from aim_engine.catalog.api_version import declared_version
 from aim_engine.catalog.fine_tuning import Candidate, Owner
 from aim_engine.catalog.model_kind import FineTunedModel, ImageModel, ModelType, classify
+from aim_engine.catalog.profiles import DesiredProfile, plan_profiles
 from aim_engine.catalog.template_spec import discovery_enabled
 from aim_engine.controllers.indexes import (
     AIM_ID,
     FINE_TUNED_AIM_ID,
     MODEL_NAME,
+    PROFILE_MODEL,
     RUNTIME_CONFIG,
     SERVICE_TEMPLATE,
     service_templates,
@@ -57,6 +62,8 @@ log = logging.getLogger(__name__)
 ModelKind = AIMModel | AIMClusterModel
 BROKEN = ("Failed", "Degraded", "NotAvailable")
 TemplateKind = AIMServiceTemplate | AIMClusterServiceTemplate
+ProfileKind = AIMProfile | AIMClusterProfile
+V1ALPHA2 = AIMProfile.API_VERSION
 
 # Retry after transient registry failures: 2 s, 4 s, ... up to 5 minutes. Failures the user
 # must fix (a missing pull secret, an image that does not exist) are retried too, because the
@@ -85,7 +92,8 @@ class ModelReconciler(Reconciler):
         self.cluster = cluster
         self.kind = AIMClusterModel if cluster else AIMModel
         self.template_kind: type[TemplateKind] = AIMClusterServiceTemplate if cluster else AIMServiceTemplate
-        self.owns = (self.template_kind,)
+        self.profile_kind: type[ProfileKind] = AIMClusterProfile if cluster else AIMProfile
+        self.owns = (self.template_kind, self.profile_kind)
         watches: list[Watch[Any]] = [
             Watch(self.template_kind, self._models_of_template),
             Watch(AIMClusterRuntimeConfig, self._models_using_cluster_config),
@@ -176,6 +184,7 @@ class ModelReconciler(Reconciler):
         conflicts = await self._apply_templates(model, plan)
         if plan.prune:
             await self._prune(model, {t.name for t in plan.templates})
+        await self._sync_profiles(model, kind, image)
 
         # Status, from the templates as they stand now.
         owned = self.store.list(self.template_kind, key.namespace or None, index=(MODEL_NAME, model.name))
@@ -338,6 +347,60 @@ class ModelReconciler(Reconciler):
             if not applied_by(template, self.store.field_manager) or self._in_use(template):
                 continue
             await self.store.delete(self.template_kind, template.name, template.namespace)
+
+    def uses_v1alpha2(self, model: ModelKind) -> bool:
+        """Whether the user declared the model in aim.eai.amd.com/v1alpha2 (see
+        `catalog.api_version`: the stored object alone does not say)."""
+        declared = declared_version(
+            (model.metadata.model_extra or {}).get("managedFields"),
+            model.annotations,
+            stored=AIMModel.API_VERSION,
+            operator=self.store.field_manager,
+        )
+        return declared == V1ALPHA2
+
+    def planned_profiles(
+        self, model: ModelKind, kind: ModelType, metadata: ImageMetadata | None
+    ) -> list[DesiredProfile] | None:
+        """The profiles the model should have; None while that cannot be known (a v1alpha2 image
+        model whose metadata is not read yet keeps the profiles it has)."""
+        if not self.uses_v1alpha2(model) or not isinstance(kind, ImageModel):
+            return []
+        if metadata is None:
+            return [] if not discovery_enabled(model.spec) and model.spec.image_metadata is None else None
+        return plan_profiles(model.name, model.spec, metadata)
+
+    async def _sync_profiles(self, model: ModelKind, kind: ModelType, image: ms.ImageOutcome) -> None:
+        """v1alpha2 models publish one profile per recommended deployment, scoped like the model
+        and owned by it; v1alpha1 models have none (a model re-declared as v1alpha1 loses the
+        ones it had). Profiles people made are never touched."""
+        desired = self.planned_profiles(model, kind, image.metadata)
+        existing = self.store.list(self.profile_kind, model.namespace, index=(PROFILE_MODEL, model.name))
+        if desired is None or (not desired and not existing):
+            return
+        writes = []
+        for profile in desired:
+            live = self.store.get(self.profile_kind, profile.name, model.namespace)
+            if live is not None and not controlled_by(live, model):
+                continue
+            obj = self.profile_kind(
+                api_version=self.profile_kind.API_VERSION,
+                kind=self.profile_kind.KIND,
+                metadata=ObjectMeta(
+                    name=profile.name,
+                    namespace=model.namespace if not self.cluster else None,
+                    labels=profile.labels,
+                ),
+                spec=profile.spec,
+            )
+            writes.append(self.store.apply(obj, owner=model))
+        await asyncio.gather(*writes)
+        wanted = {p.name for p in desired}
+        for live in existing:
+            if live.name in wanted or not controlled_by(live, model):
+                continue
+            if applied_by(live, self.store.field_manager):
+                await self.store.delete(self.profile_kind, live.name, live.namespace)
 
     def _in_use(self, template: TemplateKind) -> bool:
         namespace = None if self.cluster else template.namespace

@@ -40,8 +40,7 @@ from aim_engine.catalog import service_model as sm
 from aim_engine.catalog import service_status as ss
 from aim_engine.catalog import service_templates as st
 from aim_engine.catalog.conditions import Cond
-from aim_engine.catalog.gpu import node_gpus
-from aim_engine.controllers.gpu_nodes import GPUNodeFilter
+from aim_engine.controllers.gpu_nodes import GPUNodeFilter, inventory
 from aim_engine.controllers.indexes import (
     CUSTOM_IDENTITY,
     MODEL_IMAGE,
@@ -329,7 +328,7 @@ class ServiceReconciler(Reconciler):
             self._candidates(model, namespace),
             allow_unoptimized=bool(selector and selector.allow_unoptimized),
             overrides=service.spec.overrides,
-            gpus_in_cluster=self._gpus(),
+            gpus_in_cluster={g.model for g in inventory(self.store)},
             current=current,
             note=note,
         )
@@ -348,15 +347,6 @@ class ServiceReconciler(Reconciler):
             found += self.store.list(AIMClusterServiceTemplate, index=(MODEL_NAME, model.name))
         views = [_template_view(t) for t in found if not t.metadata.deletion_timestamp]
         return [v for v in views if st.belongs_to(v, model)]
-
-    def _gpus(self) -> set[str]:
-        models = set()
-        for node in self.store.list(Node):
-            allocatable = node.status.allocatable if node.status and node.status.allocatable else {}
-            gpus = node_gpus(node.name, node.labels, allocatable)
-            if gpus is not None:
-                models.add(gpus.model)
-        return models
 
     # --- status ---
 

@@ -16,9 +16,8 @@ from aim_engine.api.v1alpha1 import (
     AIMServiceTemplateStatus,
 )
 from aim_engine.catalog import conditions, labels
-from aim_engine.catalog.gpu import NodeGPUs, node_gpus
 from aim_engine.catalog.template_status import ModelRef, evaluate
-from aim_engine.controllers.gpu_nodes import GPUNodeFilter
+from aim_engine.controllers.gpu_nodes import GPUNodeFilter, inventory
 from aim_engine.controllers.indexes import MODEL_NAME
 from aim_engine.controllers.lookup import find_model
 from aim_engine.controllers.settings import ControllerSettings
@@ -87,7 +86,7 @@ class TemplateReconciler(Reconciler):
         template = cast(TemplateKind | None, self.store.get(self.kind, key.name, key.namespace or None))
         if template is None or template.annotations.get(labels.PAUSED) == "true":
             return None
-        verdict = evaluate(template.spec, template.annotations, self._model(template), self._inventory())
+        verdict = evaluate(template.spec, template.annotations, self._model(template), inventory(self.store))
         status = template.status or AIMServiceTemplateStatus()
         generation = template.metadata.generation
         stamp = conditions.timestamp(self.settings.clock())
@@ -123,15 +122,6 @@ class TemplateReconciler(Reconciler):
         if model is None:
             return None
         return ModelRef(model.KIND, model.name, model.namespace, model.metadata.uid, model.spec)
-
-    def _inventory(self) -> list[NodeGPUs]:
-        found = []
-        for node in self.store.list(Node):
-            allocatable = node.status.allocatable if node.status and node.status.allocatable else {}
-            gpus = node_gpus(node.name, node.labels, allocatable)
-            if gpus is not None:
-                found.append(gpus)
-        return found
 
 
 def _needs_gpu(template: TemplateKind) -> bool:

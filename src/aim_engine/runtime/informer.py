@@ -58,20 +58,32 @@ _decode_event = msgspec.json.Decoder(_WatchEvent)
 
 
 def slim_managed_fields(data: dict[str, Any], manager: str) -> None:
-    """Keep only what `Store.apply` compares against (in place): `manager`'s Apply entry on
-    the main resource, reduced to manager, operation and fieldsV1. The rest of managedFields
-    is about a quarter of a cached object's memory and is never read."""
+    """Keep (in place) only what the operator reads of managedFields, which is about a quarter
+    of a cached object's memory otherwise: `manager`'s Apply entry on the main resource, reduced
+    to manager, operation and fieldsV1 (what `Store.apply` compares against); and of every other
+    manager's main-resource entry, manager, operation, apiVersion and time, with
+    `fieldsV1: {"f:spec": {}}` when it owns part of the spec (what `catalog.api_version` reads
+    to tell which version a user declared the object in)."""
     meta = data.get("metadata")
-    if isinstance(meta, dict) and "managedFields" in meta:
-        mine = [
-            {"manager": manager, "operation": "Apply", "fieldsV1": e.get("fieldsV1")}
-            for e in meta["managedFields"] or ()
-            if e.get("manager") == manager and e.get("operation") == "Apply" and not e.get("subresource")
-        ]
-        if mine:
-            meta["managedFields"] = mine
-        else:
-            del meta["managedFields"]
+    if not isinstance(meta, dict) or "managedFields" not in meta:
+        return
+    kept = []
+    for e in meta["managedFields"] or ():
+        if not isinstance(e, dict) or e.get("subresource"):
+            continue
+        if e.get("manager") == manager:
+            if e.get("operation") == "Apply":
+                kept.append({"manager": manager, "operation": "Apply", "fieldsV1": e.get("fieldsV1")})
+            continue
+        other = {k: e[k] for k in ("manager", "operation", "apiVersion", "time") if k in e}
+        fields = e.get("fieldsV1")
+        if isinstance(fields, dict) and "f:spec" in fields:
+            other["fieldsV1"] = {"f:spec": {}}
+        kept.append(other)
+    if kept:
+        meta["managedFields"] = kept
+    else:
+        del meta["managedFields"]
 
 
 def expired(exc: ApiError) -> bool:

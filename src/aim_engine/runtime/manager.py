@@ -55,8 +55,8 @@ def owner_keys(owner_kind: type[KubeObject], obj: KubeObject) -> list[ObjectKey]
 def status_only(old: KubeObject, new: KubeObject) -> bool:
     """Whether only the status (and bookkeeping: resourceVersion, managedFields) differs, as
     controller-runtime's GenerationChangedPredicate judges it: same generation, and the same
-    labels, annotations, owners, finalizers and deletion mark. Kinds without a generation
-    (core objects) never count as status-only."""
+    labels, annotations, owners, finalizers, deletion mark and writers (manager and version).
+    Kinds without a generation (core objects) never count as status-only."""
     a, b = old.metadata, new.metadata
     if a.generation is None or a.generation != b.generation:
         return False
@@ -66,7 +66,19 @@ def status_only(old: KubeObject, new: KubeObject) -> bool:
         and a.owner_references == b.owner_references
         and a.finalizers == b.finalizers
         and a.deletion_timestamp == b.deletion_timestamp
+        and _writers(old) == _writers(new)
     )
+
+
+def _writers(obj: KubeObject) -> set[tuple[object, object, object]]:
+    """Who wrote the object (not its status), and in which API version: a re-apply of the same
+    spec in another version changes nothing else, and is still news (v1alpha2 models)."""
+    entries = (obj.metadata.model_extra or {}).get("managedFields") or ()
+    return {
+        (e.get("manager"), e.get("operation"), e.get("apiVersion"))
+        for e in entries
+        if isinstance(e, dict) and not e.get("subresource")
+    }
 
 
 class Manager:

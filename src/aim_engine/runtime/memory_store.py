@@ -87,6 +87,10 @@ def _spec_part(raw: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in raw.items() if k not in ("metadata", "status", "apiVersion", "kind")}
 
 
+CREATOR = "kubectl-create"
+"""The field manager `create` and `load` record, as `kubectl create` would."""
+
+
 class MemoryStore(CachedStore):
     def __init__(
         self,
@@ -197,8 +201,21 @@ class MemoryStore(CachedStore):
         raw["apiVersion"], raw["kind"] = kind.API_VERSION, kind.KIND
         raw["metadata"] = {k: v for k, v in raw.get("metadata", {}).items() if k not in SERVER_METADATA}
         self._count("create", kind)
+        fields = build_fields_v1(field_set_view({k: v for k, v in raw.items() if k != "status"}))
         raw = self._initialise(raw, key)
-        for field in ("uid", "generation", "creationTimestamp"):
+        # As the API server records a create: an Update entry of the creating client, in the
+        # version it wrote (what tells a v1alpha2 model from a v1alpha1 one).
+        raw["metadata"]["managedFields"] = [
+            {
+                "manager": CREATOR,
+                "operation": "Update",
+                "apiVersion": kind.API_VERSION,
+                "time": self._now(),
+                "fieldsType": "FieldsV1",
+                "fieldsV1": fields,
+            }
+        ]
+        for field in ("uid", "generation", "creationTimestamp", "managedFields"):
             if identity and identity.get(field) is not None:
                 raw["metadata"][field] = identity[field]
         return self._put(kind_id(kind), key, raw)

@@ -90,6 +90,8 @@ class RecommendedDeployment(ApiModel):
     profile_id: str | None = None
     model_id: str | None = None
     """The model id this deployment serves (e.g. a quantized variant); default: the canonical name."""
+    engine: str | None = None
+    """The inference engine of this deployment (e.g. vllm), when the image says."""
     description: str | None = None
 
 
