@@ -34,9 +34,8 @@ async def test_profiles_for_v1alpha2_only_follow_the_metadata_and_resync_quietly
     assert live is not None
     metadata = live.spec.image_metadata
     assert metadata is not None and metadata.model is not None
-    shorter = metadata.model.model_copy(
-        update={"recommended_deployments": metadata.model.recommended_deployments[:1]}
-    )
+    deployments = metadata.model.recommended_deployments or []
+    shorter = metadata.model.model_copy(update={"recommended_deployments": deployments[:1]})
     spec = live.spec.model_copy(update={"image_metadata": metadata.model_copy(update={"model": shorter})})
     store.update(live.model_copy(update={"spec": spec}))
     store = await catalog.settle(requeue_all=False)
