@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from aim_engine.catalog.api_version import LAST_APPLIED
 from aim_engine.runtime.kube_api import KubeApi
 from tests.support.aim_api import get, status_of
 from tests.support.aim_operator import GROUP, RunningOperator
@@ -182,6 +183,31 @@ async def test_redeclared_versions_gain_and_lose_profiles(
     await profiles_where(
         api, unique, namespace, lambda ps: ps == [], "profiles gone after re-apply as v1alpha1"
     )
+
+    # Client-side `kubectl apply`: created from a v1alpha1 manifest, then applied as v1alpha2
+    # with the same spec. Only kubectl's last-applied annotation (and an entry that owns no
+    # spec) records the new version.
+    other = f"{unique}-csa"
+    first = model("AIMModel", "v1alpha1", other, namespace)
+    first["metadata"]["annotations"] = {LAST_APPLIED: json.dumps(first)}
+    await api.request(
+        "POST",
+        model_path(first).rsplit("/", 1)[0],
+        params={"fieldManager": "kubectl-client-side-apply"},
+        body=first,
+    )
+    await asyncio.sleep(1)
+    assert await profiles_of(api, other, namespace) == []
+    second = model("AIMModel", "v1alpha2", other, namespace)
+    annotation = {"metadata": {"annotations": {LAST_APPLIED: json.dumps(second)}}}
+    await api.request(
+        "PATCH",
+        model_path(second),
+        params={"fieldManager": "kubectl-client-side-apply"},
+        body=annotation,
+        content_type="application/merge-patch+json",
+    )
+    await profiles_where(api, other, namespace, lambda ps: len(ps) == 2, "profiles after a client-side apply")
 
 
 async def test_profile_status_follows_a_gpu_node_and_a_resync_writes_nothing(
