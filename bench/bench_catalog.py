@@ -10,8 +10,15 @@ over the images), and measures:
   models and templates and writing their statuses, on the same API server in the same run;
 * API writes by the operator (audit log), per model, while settling, at rest and on a forced
   resync of every object (both should be 0);
-* registry requests per unique image digest;
-* the process's peak resident memory (operator and harness share the process).
+* registry requests per unique image digest (the operator's own counter, from /metrics);
+* the operator's peak resident memory and CPU seconds: it runs as its own process
+  (`aim-engine run`, as the chart runs it), with the chart's RBAC bound to its identity, so
+  neither the harness nor the floor shares its memory or its event loop.
+
+Readiness is followed with a watch (a LIST every few hundred milliseconds would load the API
+server, which shares the two cores with the operator). With `--py-spy FILE` the operator phase
+is sampled with py-spy (from PyPI, run with uvx) into collapsed stacks, and the top frames by
+own and by total time are printed.
 
 Results are printed as JSON and as a Markdown table row for the README.
 """
@@ -20,16 +27,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
-import resource
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from tests.support.aim_operator import OPERATOR_USER, start_operator
+import httpx2
+import yaml
+from tests.support.aim_operator import CHART_FILES, OPERATOR_NAMESPACE
 from tests.support.api import admin_api
-from tests.support.kube import ControlPlane, KubeCluster, default_crd_files
+from tests.support.kube import OPERATOR_USER, ControlPlane, KubeCluster, default_crd_files, ensure_namespace
 from tests.support.oci_images import ImageBuilder, ImageSpec
 from tests.support.registries import RegistryFleet
 
@@ -37,6 +52,7 @@ from aim_engine.runtime.kube_api import KubeApi
 
 V1 = "/apis/aim.eai.amd.com/v1alpha1"
 GPUS = ["MI300X", "MI325X"]
+RBAC = "/apis/rbac.authorization.k8s.io/v1"
 
 
 def deployments(count: int) -> list[dict[str, Any]]:
@@ -53,7 +69,7 @@ def deployments(count: int) -> list[dict[str, Any]]:
 
 
 def operator_writes(audit_path: Path, since: int) -> Counter[str]:
-    """Writes made as the operator's identity (impersonated), by resource, since a byte offset."""
+    """Writes made by the operator's identity, by resource, since a byte offset."""
     counts: Counter[str] = Counter()
     with audit_path.open("rb") as f:
         f.seek(since)
@@ -61,26 +77,13 @@ def operator_writes(audit_path: Path, since: int) -> Counter[str]:
             event = json.loads(line)
             if event.get("stage") != "ResponseComplete":
                 continue
-            user = (event.get("impersonatedUser") or event.get("user") or {}).get("username")
+            user = (event.get("user") or {}).get("username")
             if user != OPERATOR_USER or event.get("verb") not in ("create", "update", "patch", "delete"):
                 continue
             ref = event.get("objectRef") or {}
             name = ref.get("resource", "") + (f"/{ref['subresource']}" if ref.get("subresource") else "")
             counts[name] += 1
     return counts
-
-
-async def all_ready(api: KubeApi, prefix: str, count: int) -> int:
-    listing = json.loads(await api.request("GET", f"{V1}/aimclustermodels"))
-    return (
-        sum(
-            1
-            for m in listing["items"]
-            if m["metadata"]["name"].startswith(prefix) and (m.get("status") or {}).get("status") == "Ready"
-        )
-        if listing["items"]
-        else 0
-    )
 
 
 async def floor(api: KubeApi, models: int, templates_per_model: int, concurrency: int) -> float:
@@ -121,6 +124,175 @@ async def floor(api: KubeApi, models: int, templates_per_model: int, concurrency
     return elapsed
 
 
+async def bind_chart_rbac(api: KubeApi) -> None:
+    """The chart's rules, bound to the user the operator process authenticates as."""
+    subject = [{"kind": "User", "name": OPERATOR_USER, "apiGroup": "rbac.authorization.k8s.io"}]
+    for kind, scope, rules_file in (
+        ("ClusterRole", "", "clusterrole-rules.yaml"),
+        ("Role", f"/namespaces/{OPERATOR_NAMESPACE}", "role-rules.yaml"),
+    ):
+        rules = yaml.safe_load((CHART_FILES / rules_file).read_text())
+        plural = "clusterroles" if kind == "ClusterRole" else "roles"
+        role = {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": kind,
+            "metadata": {"name": "aim-bench"},
+            "rules": rules,
+        }
+        await api.request("POST", f"{RBAC}{scope}/{plural}", body=role)
+        binding = {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": f"{kind}Binding",
+            "metadata": {"name": "aim-bench"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": "aim-bench"},
+            "subjects": subject,
+        }
+        await api.request(
+            "POST",
+            f"{RBAC}{scope}/{plural[:-1]}bindings",
+            body=binding,
+        )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class OperatorProcess:
+    """`aim-engine run` in its own process, as the chart runs it (without leader election)."""
+
+    def __init__(self, kube: KubeCluster, ca_bundle: str, concurrency: int) -> None:
+        self.metrics_port, self.health_port = free_port(), free_port()
+        argv = [
+            sys.executable, "-m", "aim_engine.cli", "run",
+            "--kubeconfig", str(kube.operator_kubeconfig_path),
+            "--no-leader-elect",
+            "--namespace", OPERATOR_NAMESPACE,
+            "--concurrency", str(concurrency),
+            "--metrics-address", f"127.0.0.1:{self.metrics_port}",
+            "--health-address", f"127.0.0.1:{self.health_port}",
+            "--allowed-registry", "127.0.0.1",
+            "--ca-bundle", ca_bundle,
+            "--log-level", "info",
+        ]  # fmt: skip
+        # Kept after the run (the control plane's workdir is not): read it when the operator fails.
+        self.log_path = Path(tempfile.gettempdir()) / "aim-bench-operator.log"
+        self.log = self.log_path.open("wb")
+        self.process = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT)
+
+    async def ready(self, within: float = 60.0) -> None:
+        deadline = time.monotonic() + within
+        async with httpx2.AsyncClient() as client:
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    raise SystemExit(
+                        f"the operator exited with {self.process.returncode}; see {self.log_path}"
+                    )
+                with contextlib.suppress(httpx2.HTTPError):
+                    if (await client.get(f"http://127.0.0.1:{self.health_port}/readyz")).status_code == 200:
+                        return
+                await asyncio.sleep(0.1)
+        raise SystemExit(f"the operator was not ready within a minute; see {self.log_path}")
+
+    async def registry_requests(self) -> int:
+        async with httpx2.AsyncClient() as client:
+            text = (await client.get(f"http://127.0.0.1:{self.metrics_port}/metrics")).text
+        return int(
+            sum(
+                float(line.rsplit(" ", 1)[1])
+                for line in text.splitlines()
+                if line.startswith("aim_engine_registry_requests_total{")
+            )
+        )
+
+    def usage(self) -> tuple[float, float]:
+        """(peak RSS MiB, CPU seconds) of the operator process so far."""
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        peak = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:"))
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks = os.sysconf("SC_CLK_TCK")
+        cpu = (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+        return peak / 1024, cpu
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
+
+
+class ReadyWatch:
+    """Counts models named `prefix*` whose status is Ready, from one watch."""
+
+    def __init__(self, api: KubeApi, prefix: str) -> None:
+        self.api, self.prefix = api, prefix
+        self.states: dict[str, str | None] = {}
+        self.first_status: dict[str, str] = {}
+        """The first status.status each model was seen with."""
+        self.task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        listing = json.loads(await self.api.request("GET", f"{V1}/aimclustermodels"))
+        version = listing["metadata"]["resourceVersion"]
+        self.task = asyncio.create_task(self._run(version))
+
+    async def _run(self, version: str) -> None:
+        params = {"watch": "1", "resourceVersion": version, "allowWatchBookmarks": "true"}
+        async with self.api.stream(f"{V1}/aimclustermodels", params, read_timeout=None) as response:
+            async for line in response.aiter_lines():
+                if not line:
+                    continue
+                event = json.loads(line)
+                obj = event["object"]
+                name = obj.get("metadata", {}).get("name", "")
+                if event["type"] == "BOOKMARK" or not name.startswith(self.prefix):
+                    continue
+                state = (obj.get("status") or {}).get("status")
+                self.states[name] = state
+                if state is not None:
+                    self.first_status.setdefault(name, state)
+
+    def ready(self) -> int:
+        return sum(1 for s in self.states.values() if s == "Ready")
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+
+
+def py_spy_summary(path: Path, top: int = 15) -> dict[str, list[tuple[str, float]]]:
+    """Top frames by own samples and by inclusive samples, from py-spy's collapsed output."""
+    own: Counter[str] = Counter()
+    total: Counter[str] = Counter()
+    samples = 0
+    for line in path.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack:
+            continue
+        count = int(count_text)
+        samples += count
+        frames = [
+            f.split(" (")[0] + " " + f.rsplit("/", 1)[-1].rstrip(")") if "(" in f else f
+            for f in stack.split(";")
+        ]
+        own[frames[-1]] += count
+        for frame in set(frames):
+            total[frame] += count
+    share = 100.0 / max(samples, 1)
+    return {
+        "own": [(f, round(n * share, 1)) for f, n in own.most_common(top)],
+        "total": [(f, round(n * share, 1)) for f, n in total.most_common(top * 2)],
+    }
+
+
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     plane = ControlPlane()
     info = plane.start(crd_files=default_crd_files(), echo=False)
@@ -129,13 +301,17 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     registries = fleet.registries
     kube = KubeCluster(info)
     api = admin_api(kube)
+    operator: OperatorProcess | None = None
+    spy: subprocess.Popen[bytes] | None = None
     try:
+        ensure_namespace(info, OPERATOR_NAMESPACE)
+        await bind_chart_rbac(api)
         endpoint = registries.noauth
         labels = {
             "com.amd.aim.model.canonicalName": "Bench/Model",
             "com.amd.aim.model.recommendedDeployments": json.dumps(deployments(args.deployments)),
         }
-        with ImageBuilder(endpoint.url) as builder:
+        with ImageBuilder(endpoint.url, ca_bundle=registries.ca_bundle) as builder:
             images = []
             for i in range(args.images):
                 spec = ImageSpec(labels={**labels, "bench.index": str(i)})
@@ -153,7 +329,17 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
 
         floor_seconds = await floor(api, args.models, args.deployments, args.concurrency)
 
-        operator = await start_operator(kube, registries, concurrency=args.concurrency)
+        operator = OperatorProcess(kube, registries.ca_bundle, args.concurrency)
+        await operator.ready()
+        if args.py_spy:
+            spy = subprocess.Popen(  # noqa: ASYNC220 (started once, never waited on in the loop)
+                ["uvx", "py-spy", "record", "--pid", str(operator.process.pid), "--format", "raw",
+                 "--rate", "50", "--output", args.py_spy, "--nonblocking"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+        watch = ReadyWatch(api, "bench-")
+        await watch.start()
+        _, cpu_at_start = operator.usage()
         mark = kube.audit.mark()
         start = time.monotonic()
         sem = asyncio.Semaphore(args.concurrency)
@@ -169,27 +355,36 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 await api.request("POST", f"{V1}/aimclustermodels", body=body)
 
         await asyncio.gather(*(create(i) for i in range(args.models)))
-        while await all_ready(api, "bench-", args.models) < args.models:
+        while watch.ready() < args.models:
             if time.monotonic() - start > args.timeout:
-                raise SystemExit(f"not all models Ready after {args.timeout}s")
-            await asyncio.sleep(0.2)
+                raise SystemExit(f"not all models Ready after {args.timeout}s ({watch.ready()} are)")
+            await asyncio.sleep(0.02)
         ready_seconds = time.monotonic() - start
+        _, cpu_at_ready = operator.usage()
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(30)
         await asyncio.sleep(2)  # let in-flight template status updates land
         settled = operator_writes(kube.audit.path, mark)
 
         rest_mark = kube.audit.mark()
         await asyncio.sleep(args.rest)
         at_rest = operator_writes(kube.audit.path, rest_mark)
+        registry_requests = await operator.registry_requests()
+        peak_rss, cpu_total = operator.usage()
+        await watch.stop()
 
+        # A forced resync: a restarted operator reconciles every object from fresh caches.
+        operator.stop()
         resync_mark = kube.audit.mark()
-        operator.manager.requeue_all()
+        operator = OperatorProcess(kube, registries.ca_bundle, args.concurrency)
+        await operator.ready()
         await asyncio.sleep(5)
         resync = operator_writes(kube.audit.path, resync_mark)
 
-        registry_requests = operator.inspector.request_count
-        await operator.stop()
         total = sum(settled.values())
-        return {
+        early = sum(1 for s in watch.first_status.values() if s != "Ready")
+        result: dict[str, Any] = {
             "models": args.models,
             "deploymentsPerImage": args.deployments,
             "uniqueImages": args.images,
@@ -204,9 +399,20 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             "writesOnResync": sum(resync.values()),
             "registryRequests": registry_requests,
             "registryRequestsPerUniqueImage": round(registry_requests / args.images, 2),
-            "peakRssMiB": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "operatorPeakRssMiB": round(peak_rss, 1),
+            "operatorCpuSecondsToReady": round(cpu_at_ready - cpu_at_start, 1),
+            "operatorCpuSeconds": round(cpu_total, 1),
+            "modelsWithAnEarlierStatus": early,
+            "modelsWithAnEarlierStatusPercent": round(100.0 * early / args.models, 1),
         }
+        if args.py_spy:
+            result["pySpy"] = py_spy_summary(Path(args.py_spy))
+        return result
     finally:
+        if spy is not None and spy.poll() is None:
+            spy.kill()
+        if operator is not None:
+            operator.stop()
         await api.close()
         fleet.stop()
         plane.stop()
@@ -222,6 +428,7 @@ if __name__ == "__main__":
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--rest", type=float, default=20.0, help="seconds to watch for writes at rest")
     parser.add_argument("--timeout", type=float, default=600.0)
+    parser.add_argument("--py-spy", metavar="FILE", help="sample the operator with py-spy into FILE")
     result = asyncio.run(main(parser.parse_args()))
     print(json.dumps(result, indent=2))
     columns = [
@@ -233,6 +440,8 @@ if __name__ == "__main__":
         result["writesAtRest"],
         result["writesOnResync"],
         result["registryRequestsPerUniqueImage"],
-        f"{result['peakRssMiB']} MiB",
+        f"{result['operatorPeakRssMiB']} MiB",
+        f"{result['operatorCpuSecondsToReady']} s",
+        f"{result['modelsWithAnEarlierStatusPercent']} %",
     ]
     print("| " + " | ".join(str(c) for c in columns) + " |")
