@@ -602,8 +602,15 @@ async def test_fine_tuned_copy_image_and_model_image_update_flow_to_kserve(
         lambda i: i is not None and container(i)["image"] == "amdenterpriseai/aim-qwen:0.9.0",
         what="the new image on the InferenceService",
     )
-    updated = await service_in(api, namespace, "base", "Starting")
-    assert updated["status"]["resolvedImage"] == "amdenterpriseai/aim-qwen:0.9.0"
+    # The status follows the InferenceService (written right after it, so wait for it too).
+    updated = await service_where(
+        api,
+        namespace,
+        "base",
+        lambda s: (s or {}).get("status", {}).get("resolvedImage") == "amdenterpriseai/aim-qwen:0.9.0",
+        "the new image in the service's status",
+    )
+    assert status_of(updated) == "Starting"
 
 
 def seed_services() -> list[dict[str, Any]]:
