@@ -17,28 +17,25 @@ from aim_engine.api.meta import EnvVar
 from aim_engine.api.v1alpha1 import AIMClusterModel, AIMModel, AIMService, AIMServiceTemplate, ImageMetadata
 from aim_engine.api.v1alpha1.template import AIMClusterServiceTemplate
 from aim_engine.api.v1alpha2 import AIMClusterProfile, AIMProfile
+from aim_engine.catalog import conditions
 from aim_engine.catalog import templates as tp
 from aim_engine.catalog.fine_tuning import FineTuneReport
 from aim_engine.catalog.model_kind import CustomModel, FineTunedModel, ImageModel, ModelType, classify
+from aim_engine.catalog.model_status import IMAGE_METADATA
+from aim_engine.catalog.naming import describe
 from aim_engine.catalog.selection import Selection
 from aim_engine.catalog.template_status import hardware_summary
 from aim_engine.controllers.indexes import MODEL_NAME
 from aim_engine.controllers.model import ModelReconciler
 from aim_engine.controllers.service import ServicePlan, ServiceReconciler
+from aim_engine.render_table import aligned
 from aim_engine.runtime.store import Store
 
 ModelKind = AIMModel | AIMClusterModel
 
 
-def _where(kind: str, name: str, namespace: str | None) -> str:
-    return f"{kind} {namespace}/{name}" if namespace else f"{kind} {name}"
-
-
-def _columns(rows: Sequence[Sequence[str]], indent: str = "  ") -> list[str]:
-    if not rows:
-        return []
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return [indent + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+def _columns(rows: Sequence[Sequence[str]]) -> list[str]:
+    return aligned(rows, separator="  ", indent="  ")
 
 
 def _env_value(var: EnvVar) -> str:
@@ -88,7 +85,7 @@ def _candidates(selection: Selection) -> list[str]:
 def explain_service(reconciler: ServiceReconciler, service: AIMService) -> str:
     plan: ServicePlan = reconciler.plan(service)
     status = service.status.status if service.status else None
-    lines = [f"{_where('AIMService', service.name, service.namespace)}: {status or 'no status yet'}", ""]
+    lines = [f"{describe('AIMService', service.name, service.namespace)}: {status or 'no status yet'}", ""]
     lines.append(f"Runtime config: {plan.runtime.condition.message}")
     model_cond = next((c for c in plan.steps if c.type == "ModelReady"), None)
     if plan.model_how:
@@ -154,9 +151,7 @@ def _metadata_line(model: ModelKind) -> tuple[str, ImageMetadata | None]:
             digest = f" ({status.image_digest})" if status.image_digest else ""
             return f"inspected {status.inspected_image}{digest}", status.image_metadata
         return "from status.imageMetadata", status.image_metadata
-    cond = next(
-        (c for c in (status.conditions if status else None) or () if c.type == "ImageMetadataReady"), None
-    )
+    cond = conditions.find(status.conditions if status else None, IMAGE_METADATA)
     return (f"none: {cond.reason}: {cond.message}" if cond else "none yet"), None
 
 
@@ -182,7 +177,7 @@ def _fine_tuning(report: FineTuneReport) -> list[str]:
 def explain_model(reconciler: ModelReconciler, store: Store, model: ModelKind) -> str:
     kind = classify(model.spec)
     status = model.status.status if model.status else None
-    lines = [f"{_where(model.KIND, model.name, model.namespace)}: {status or 'no status yet'}", ""]
+    lines = [f"{describe(model.KIND, model.name, model.namespace)}: {status or 'no status yet'}", ""]
     lines.append(f"Kind: {_kind_line(kind)}")
     lines.append(f"Runtime config: {reconciler.runtime_config(model).condition.message}")
     source, metadata = _metadata_line(model)

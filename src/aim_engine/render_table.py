@@ -76,11 +76,16 @@ def table(objects: Iterable[Mapping[str, Any]]) -> str:
             row = [kind, *([meta.get("namespace", "")] if namespaced else []), meta["name"]]
             row += [_cell(json_path(obj, c.json_path)) for c in cols]
             rows.append(row)
-        blocks.append(_aligned(rows))
+        blocks.append("\n".join(aligned(rows)) + "\n")
     return "\n".join(blocks)
 
 
-def _aligned(rows: Sequence[Sequence[str]]) -> str:
+def aligned(rows: Sequence[Sequence[str]], *, separator: str = "   ", indent: str = "") -> list[str]:
+    """The rows as lines of left-aligned columns (what `render -o table` and explain print)."""
+    if not rows:
+        return []
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["   ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
-    return "\n".join(lines) + "\n"
+    return [
+        indent + separator.join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]

@@ -30,6 +30,11 @@ class Cond:
         return self.status == "True"
 
 
+def find(conditions: Sequence[Condition] | None, type_: str) -> Condition | None:
+    """The condition of that type in a status, if any."""
+    return next((c for c in conditions or () if c.type == type_), None)
+
+
 def timestamp(moment: datetime) -> str:
     """RFC 3339 in UTC, to the second, as Kubernetes writes condition times."""
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")

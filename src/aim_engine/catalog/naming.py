@@ -45,3 +45,8 @@ def derived_name(
 def _length(parts: Sequence[str], digest: str) -> int:
     joined = sum(len(p) + 1 for p in parts)
     return joined + len(digest) if digest else joined - 1
+
+
+def describe(kind: str, name: str, namespace: str | None) -> str:
+    """How messages name an object: `Kind namespace/name`, or `Kind name` when cluster-scoped."""
+    return f"{kind} {namespace}/{name}" if namespace else f"{kind} {name}"

@@ -17,14 +17,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from aim_engine.api.meta import EnvVar, ObjectMeta
+from aim_engine.api.meta import ObjectMeta
 from aim_engine.api.v1alpha1 import AIMModel, AIMModelSpec, Discovery, Hardware, ModelSource
 from aim_engine.api.v1alpha1.model import CustomModelSpec
 from aim_engine.api.v1alpha1.service import AIMServiceSpec, ServiceCustomModel
 from aim_engine.catalog import labels
 from aim_engine.catalog.conditions import Cond
 from aim_engine.catalog.model_kind import CustomModel, classify
-from aim_engine.catalog.naming import derived_name, short_hash
+from aim_engine.catalog.naming import derived_name, describe, short_hash
 from aim_engine.catalog.template_spec import hardware_identity
 
 DEFAULT_BASE_IMAGE = "amdenterpriseai/aim-base:latest"
@@ -134,7 +134,7 @@ class ModelView:
 
     @property
     def where(self) -> str:
-        return f"{self.kind} {self.namespace}/{self.name}" if self.namespace else f"{self.kind} {self.name}"
+        return describe(self.kind, self.name, self.namespace)
 
 
 def pick_by_image(
@@ -171,8 +171,3 @@ def not_found(spec: AIMServiceSpec) -> Cond:
 
 def creating(model: AIMModel, how: str) -> Cond:
     return Cond(CONDITION, "False", "CreatingModel", f"Created AIMModel {model.name} for {how}")
-
-
-def env_of(sources: Sequence[ModelSource] | None) -> list[EnvVar]:
-    """Every source's own env (credentials by reference, endpoints), in order."""
-    return [e for s in sources or () for e in s.env or ()]

@@ -18,7 +18,9 @@ from dataclasses import dataclass
 
 from aim_engine.api.v1alpha1.service import ServiceOverrides
 from aim_engine.api.v1alpha1.template import AIMServiceTemplateSpec, AIMServiceTemplateStatus
-from aim_engine.catalog.conditions import Cond
+from aim_engine.catalog import conditions
+from aim_engine.catalog.conditions import READY, Cond
+from aim_engine.catalog.naming import describe
 from aim_engine.catalog.selection import Overrides, Selection, TemplateOption, select
 from aim_engine.catalog.service_model import ModelView
 from aim_engine.catalog.template_spec import gpu_models_of
@@ -44,12 +46,10 @@ class TemplateView:
 
     @property
     def where(self) -> str:
-        return f"{self.kind} {self.namespace}/{self.name}" if self.namespace else f"{self.kind} {self.name}"
+        return describe(self.kind, self.name, self.namespace)
 
     def ready_message(self) -> str:
-        ready = next(
-            (c for c in (self.status.conditions if self.status else None) or () if c.type == "Ready"), None
-        )
+        ready = conditions.find(self.status.conditions if self.status else None, READY)
         return ready.message if ready is not None else ""
 
 

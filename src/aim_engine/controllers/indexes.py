@@ -74,10 +74,6 @@ def _service_model(service: AIMService) -> list[str]:
     return sorted(values)
 
 
-def _service_runtime_config(service: AIMService) -> list[str]:
-    return [effective_name(service.spec.runtime_config_name)]
-
-
 def _profile_model(profile: AIMProfile | AIMClusterProfile) -> list[str]:
     model = profile.labels.get(labels.MODEL)
     return [model] if model else []
@@ -91,8 +87,8 @@ def _aim_id(template: AIMServiceTemplate | AIMClusterServiceTemplate) -> list[st
     return [template.spec.aim_id] if template.spec.aim_id else []
 
 
-def _runtime_config(model: AIMModel | AIMClusterModel) -> list[str]:
-    return [effective_name(model.spec.runtime_config_name)]
+def _runtime_config(obj: AIMModel | AIMClusterModel | AIMService) -> list[str]:
+    return [effective_name(obj.spec.runtime_config_name)]
 
 
 def register(store: Store) -> None:
@@ -111,4 +107,4 @@ def register(store: Store) -> None:
     store.add_index(AIMModel, CUSTOM_IDENTITY, _custom_identity)
     store.add_index(AIMService, SERVICE_TEMPLATE, service_templates)
     store.add_index(AIMService, SERVICE_MODEL, _service_model)
-    store.add_index(AIMService, SERVICE_RUNTIME_CONFIG, _service_runtime_config)
+    store.add_index(AIMService, SERVICE_RUNTIME_CONFIG, _runtime_config)

@@ -14,10 +14,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from aim_engine.api.core import Secret
-from aim_engine.api.meta import KubeObject, LocalObjectReference, ObjectKey, ObjectMeta
+from aim_engine.api.meta import KubeObject, LocalObjectReference, ObjectKey
 from aim_engine.api.v1alpha1 import (
     AIMClusterModel,
     AIMClusterRuntimeConfig,
@@ -48,7 +48,7 @@ from aim_engine.controllers.indexes import (
     SERVICE_TEMPLATE,
     service_templates,
 )
-from aim_engine.controllers.lookup import find_model
+from aim_engine.controllers.lookup import find_model, find_runtime_config
 from aim_engine.controllers.settings import ControllerSettings
 from aim_engine.registry.credentials import Keychain, credentials_from_pull_secret
 from aim_engine.registry.errors import PullSecretError, RegistryError, RegistryUnavailableError
@@ -63,6 +63,7 @@ ModelKind = AIMModel | AIMClusterModel
 BROKEN = ("Failed", "Degraded", "NotAvailable")
 TemplateKind = AIMServiceTemplate | AIMClusterServiceTemplate
 ProfileKind = AIMProfile | AIMClusterProfile
+Owned = TypeVar("Owned", bound=KubeObject)
 V1ALPHA2 = AIMProfile.API_VERSION
 
 # Retry after transient registry failures: 2 s, 4 s, ... up to 5 minutes. Failures the user
@@ -224,10 +225,7 @@ class ModelReconciler(Reconciler):
         return candidates
 
     def runtime_config(self, model: ModelKind) -> rc.RuntimeConfigResolution:
-        name = rc.effective_name(model.spec.runtime_config_name)
-        namespaced = None if self.cluster else self.store.get(AIMRuntimeConfig, name, model.namespace)
-        cluster = self.store.get(AIMClusterRuntimeConfig, name)
-        return rc.resolve(model.spec.runtime_config_name, namespaced, cluster)
+        return find_runtime_config(self.store, model.spec.runtime_config_name, model.namespace)
 
     async def _discover(
         self,
@@ -317,17 +315,8 @@ class ModelReconciler(Reconciler):
             if existing is not None and not controlled_by(existing, model):
                 skipped.append(desired.name)
                 continue
-            meta = ObjectMeta(
-                name=desired.name,
-                namespace=model.namespace if not self.cluster else None,
-                labels=desired.labels,
-                annotations=desired.annotations or None,
-            )
-            template = self.template_kind(
-                api_version=self.template_kind.API_VERSION,
-                kind=self.template_kind.KIND,
-                metadata=meta,
-                spec=desired.spec,
+            template = self._owned(
+                self.template_kind, model, desired.name, desired.labels, desired.spec, desired.annotations
             )
             writes.append(self.store.apply(template, owner=model))
         # Independent objects: apply them concurrently (one round trip, not one per template).
@@ -347,6 +336,21 @@ class ModelReconciler(Reconciler):
             if not applied_by(template, self.store.field_manager) or self._in_use(template):
                 continue
             await self.store.delete(self.template_kind, template.name, template.namespace)
+
+    def _owned(
+        self,
+        kind: type[Owned],
+        model: ModelKind,
+        name: str,
+        object_labels: dict[str, str],
+        spec: Any,
+        annotations: dict[str, str] | None = None,
+    ) -> Owned:
+        """An object the model owns (a template or a profile), scoped like the model."""
+        obj = kind.new(name, None if self.cluster else model.namespace, spec=spec)
+        obj.metadata.labels = object_labels
+        obj.metadata.annotations = annotations or None
+        return obj
 
     def uses_v1alpha2(self, model: ModelKind) -> bool:
         """Whether the user declared the model in aim.eai.amd.com/v1alpha2 (see
@@ -383,16 +387,7 @@ class ModelReconciler(Reconciler):
             live = self.store.get(self.profile_kind, profile.name, model.namespace)
             if live is not None and not controlled_by(live, model):
                 continue
-            obj = self.profile_kind(
-                api_version=self.profile_kind.API_VERSION,
-                kind=self.profile_kind.KIND,
-                metadata=ObjectMeta(
-                    name=profile.name,
-                    namespace=model.namespace if not self.cluster else None,
-                    labels=profile.labels,
-                ),
-                spec=profile.spec,
-            )
+            obj = self._owned(self.profile_kind, model, profile.name, profile.labels, profile.spec)
             writes.append(self.store.apply(obj, owner=model))
         await asyncio.gather(*writes)
         wanted = {p.name for p in desired}

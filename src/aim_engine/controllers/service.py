@@ -14,7 +14,6 @@ wrong. Deleting the service deletes it.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, cast
@@ -49,13 +48,11 @@ from aim_engine.controllers.indexes import (
     SERVICE_RUNTIME_CONFIG,
     SERVICE_TEMPLATE,
 )
-from aim_engine.controllers.lookup import find_model
+from aim_engine.controllers.lookup import find_model, find_runtime_config
 from aim_engine.controllers.settings import ControllerSettings
 from aim_engine.registry.reference import parse_reference
 from aim_engine.runtime.reconciler import Reconciler, Result, Watch
 from aim_engine.runtime.store import Store, controlled_by
-
-log = logging.getLogger(__name__)
 
 ModelKind = AIMModel | AIMClusterModel
 TemplateKind = AIMServiceTemplate | AIMClusterServiceTemplate
@@ -180,7 +177,7 @@ class ServiceReconciler(Reconciler):
         taken = deployed is not None and not controlled_by(deployed, service)
         if taken:
             deployed = None  # someone else's object of that name: reported, never touched
-        runtime = self._runtime_config(service)
+        runtime = find_runtime_config(self.store, service.spec.runtime_config_name, service.namespace)
         plan = ServicePlan(runtime=runtime, steps=[runtime.condition], phase="Failed", deployed=deployed)
         if runtime.fatal:
             return plan
@@ -223,12 +220,6 @@ class ServiceReconciler(Reconciler):
         return plan
 
     # --- observe ---
-
-    def _runtime_config(self, service: AIMService) -> rc.RuntimeConfigResolution:
-        name = rc.effective_name(service.spec.runtime_config_name)
-        namespaced = self.store.get(AIMRuntimeConfig, name, service.namespace)
-        cluster = self.store.get(AIMClusterRuntimeConfig, name)
-        return rc.resolve(service.spec.runtime_config_name, namespaced, cluster)
 
     def _resolve_model(self, service: AIMService, runtime: rc.RuntimeConfigResolution) -> ModelResolution:
         spec = service.spec
@@ -392,9 +383,7 @@ class ServiceReconciler(Reconciler):
 
 def _view(model: ModelKind) -> sm.ModelView:
     status = model.status
-    ready = next(
-        (c for c in (status.conditions if status else None) or () if c.type == conditions.READY), None
-    )
+    ready = conditions.find(status.conditions if status else None, conditions.READY)
     return sm.ModelView(
         kind=model.KIND,
         name=model.name,

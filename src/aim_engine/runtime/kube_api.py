@@ -8,6 +8,7 @@ from lightkube's kubeconfig handling, and responses are decoded with msgspec/pyd
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -102,7 +103,9 @@ class KubeApi:
         # each: long-lived streams multiplexed with everything else stalled other responses
         # on httpcore's HTTP/2 connection (LISTs never completed at 100 models).
         client = httpx2.AsyncClient(**params.httpx_params(config), limits=POOL_LIMITS)
-        streams = ConnectionParams(timeout=httpx2.Timeout(timeout), trust_env=False)
+        if not http2:
+            return cls(client, user_agent=user_agent)
+        streams = dataclasses.replace(params, http2=False)
         stream_client = httpx2.AsyncClient(**streams.httpx_params(config), limits=POOL_LIMITS)
         return cls(client, user_agent=user_agent, stream_client=stream_client)
 
