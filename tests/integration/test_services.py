@@ -672,6 +672,7 @@ async def test_document_service_examples_as_written(
     inline = await get(api, f"{V1}/namespaces/{namespace}/aimservices/my-qwen-service")
     custom_service = await get(api, f"{V1}/namespaces/{namespace}/aimservices/qwen-custom")
     assert inline is not None and custom_service is not None
+    assert "resolvedModel" in custom_service["status"], custom_service["status"]
     assert inline["status"]["resolvedModel"]["name"] != custom_service["status"]["resolvedModel"]["name"]
 
 
