@@ -1,8 +1,7 @@
 """v1alpha2 models on a real cluster: how the operator tells them from v1alpha1 ones (the
 managedFields the API server keeps), the profiles they publish in both scopes, a model
 re-declared in the other version, profile status following a GPU node, and zero writes on a
-resync. Models carry spec.imageMetadata; the GPU model used for profiles (MI210) is one no other
-test's node has."""
+resync. Models carry spec.imageMetadata; their profiles want MI210 GPUs."""
 
 from __future__ import annotations
 
@@ -20,7 +19,9 @@ from tests.support.kube import KubeCluster
 from tests.support.kube_plugin import unique_name
 from tests.support.waiting import eventually
 
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group(GROUP)]
+# Exclusive: the profile statuses asserted here depend on which GPU nodes exist, and Nodes are
+# cluster-wide (other workers' tests create nodes of every GPU model).
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group(GROUP), pytest.mark.kube_exclusive]
 
 GROUP_PATH = "/apis/aim.eai.amd.com"
 DEPLOYMENTS = [
