@@ -1,7 +1,8 @@
 """v1alpha2 models on a real cluster: how the operator tells them from v1alpha1 ones (the
 managedFields the API server keeps), the profiles they publish in both scopes, a model
 re-declared in the other version, profile status following a GPU node, and zero writes on a
-resync. Models carry spec.imageMetadata; their profiles want MI210 GPUs."""
+resync. Models carry spec.imageMetadata. Nodes are cluster-wide, so the statuses asserted here
+use GPU models whose nodes only these tests make: MI300A (never), MI210 (the node test)."""
 
 from __future__ import annotations
 
@@ -19,9 +20,7 @@ from tests.support.kube import KubeCluster
 from tests.support.kube_plugin import unique_name
 from tests.support.waiting import eventually
 
-# Exclusive: the profile statuses asserted here depend on which GPU nodes exist, and Nodes are
-# cluster-wide (other workers' tests create nodes of every GPU model).
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group(GROUP), pytest.mark.kube_exclusive]
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group(GROUP)]
 
 GROUP_PATH = "/apis/aim.eai.amd.com"
 DEPLOYMENTS = [
@@ -42,14 +41,19 @@ def unique(request: pytest.FixtureRequest) -> str:
     return unique_name(request.node.name.removeprefix("test_")[:24], prefix="prof-")
 
 
-def model(kind: str, version: str, name: str, namespace: str | None = None) -> dict[str, Any]:
+def model(
+    kind: str, version: str, name: str, namespace: str | None = None, gpu: str = "MI210"
+) -> dict[str, Any]:
     meta: dict[str, Any] = {"name": name}
     if namespace:
         meta["namespace"] = namespace
     spec = {
         "image": "amdenterpriseai/aim-qwen-qwen3-32b:0.8.5",
         "imageMetadata": {
-            "model": {"canonicalName": "qwen/qwen3-32b", "recommendedDeployments": DEPLOYMENTS}
+            "model": {
+                "canonicalName": "qwen/qwen3-32b",
+                "recommendedDeployments": [{**d, "gpuModel": gpu} for d in DEPLOYMENTS],
+            }
         },
     }
     return {"apiVersion": f"aim.eai.amd.com/{version}", "kind": kind, "metadata": meta, "spec": spec}
@@ -100,7 +104,7 @@ async def test_v1alpha2_models_publish_profiles_in_both_scopes_and_v1alpha1_mode
 ) -> None:
     cluster = model("AIMClusterModel", "v1alpha2", unique)
     namespaced = model("AIMModel", "v1alpha2", unique, namespace)
-    older = model("AIMModel", "v1alpha1", f"{unique}-v1", namespace)
+    older = model("AIMModel", "v1alpha1", f"{unique}-v1", namespace, gpu="MI300A")
     try:
         await kubectl_apply_server_side(api, cluster)
         # `kubectl create -f` of a v1alpha2 manifest: a plain POST, no apply.
@@ -147,7 +151,7 @@ async def test_v1alpha2_models_publish_profiles_in_both_scopes_and_v1alpha1_mode
         await asyncio.sleep(1)
         assert await profiles_of(api, f"{unique}-v1", namespace) == []
         v1_model = await get(api, model_path(older))
-        assert status_of(v1_model) == "NotAvailable"  # MI210 templates, no MI210 node: as any v1alpha1 model
+        assert status_of(v1_model) == "NotAvailable"  # MI300A templates, no such node: as any v1alpha1 model
     finally:
         await api.request("DELETE", model_path(cluster))
 
