@@ -4,7 +4,9 @@
 #
 #   build.sh          etcd, kube-apiserver, kube-controller-manager; prints their directory
 #                     (first run about 5-6 minutes on 2 cores)
-#   build.sh helm     helm, to render the chart in tests; prints the binary (first run ~2 min)
+#   build.sh helm     helm, to render and install the chart in tests; prints the binary (first run ~2 min)
+#   build.sh kubectl  kubectl of the same Kubernetes release, for the README walk-through test;
+#                     prints the binary (first run ~2 min, less after the control plane)
 #
 # Later runs return at once.
 set -euo pipefail
@@ -38,6 +40,22 @@ fi
 
 k8s_version=v1.34.2
 etcd_version=v3.6.16
+version_ldflags="-X k8s.io/component-base/version.gitVersion=$k8s_version -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=34"
+
+if [ "${1:-}" = "kubectl" ]; then
+    key=$(sha256sum <"$here/go.mod" | cut -c1-8)
+    dir=${AIM_KUBECTL_BIN_DIR:-$cache/kubectl-$k8s_version-$key}
+    if [ ! -x "$dir/kubectl" ]; then
+        need_go
+        mkdir -p "$dir"
+        echo "building kubectl $k8s_version into $dir (first run only)" >&2
+        (cd "$here" && GOFLAGS=-mod=mod go build -trimpath -ldflags "-s -w $version_ldflags" \
+            -o "$dir/.kubectl.tmp" k8s.io/kubernetes/cmd/kubectl)
+        mv "$dir/.kubectl.tmp" "$dir/kubectl"
+    fi
+    echo "$dir/kubectl"
+    exit 0
+fi
 key=$(cat "$here/go.mod" "$here/etcd/go.mod" | sha256sum | cut -c1-8)
 dir=${AIM_K8S_BIN_DIR:-$cache/k8s-$k8s_version-etcd-$etcd_version-$key}
 bins=(etcd kube-apiserver kube-controller-manager)
@@ -52,8 +70,7 @@ if ! complete; then
     tmp=$(mktemp -d "$dir/.build.XXXXXX")
     trap 'rm -rf "$tmp"' EXIT
     echo "building etcd $etcd_version and Kubernetes $k8s_version into $dir (first run only)" >&2
-    ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$k8s_version -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=34"
-    (cd "$here" && GOFLAGS=-mod=mod go build -trimpath -ldflags "$ldflags" -o "$tmp/" \
+    (cd "$here" && GOFLAGS=-mod=mod go build -trimpath -ldflags "-s -w $version_ldflags" -o "$tmp/" \
         k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager)
     (cd "$here/etcd" && GOFLAGS=-mod=mod go build -trimpath -ldflags "-s -w" -o "$tmp/etcd" go.etcd.io/etcd/server/v3)
     for b in "${bins[@]}"; do mv "$tmp/$b" "$dir/$b"; done

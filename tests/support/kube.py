@@ -66,6 +66,12 @@ ADMIN_USER = "aim-test-admin"
 OPERATOR_USER = "aim-engine"
 KCM_USER = "system:kube-controller-manager"
 OPERATOR_NAMESPACE = "aim-system"
+CONTROLLERS = (
+    "garbage-collector-controller",
+    "namespace-controller",
+    "serviceaccount-controller",
+    "serviceaccount-token-controller",
+)
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
 
@@ -647,8 +653,18 @@ class ControlPlane:
     die with the thread that started them (PR_SET_PDEATHSIG), so even a SIGKILLed test run leaves
     nothing behind."""
 
-    def __init__(self, *, bin_dir: Path | None = None, keep_workdir: bool | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        bin_dir: Path | None = None,
+        keep_workdir: bool | None = None,
+        extra_controllers: Sequence[str] = (),
+    ) -> None:
         self._bin_dir = bin_dir
+        # e.g. ("deployment-controller", "replicaset-controller") for a test that installs the
+        # chart and watches a `helm upgrade` roll its Deployment; the default set is the one the
+        # operator's own tests need (garbage collection, namespaces, service accounts).
+        self._controllers = ",".join([*CONTROLLERS, *(c for c in extra_controllers if c not in CONTROLLERS)])
         self.keep_workdir = (
             os.environ.get("AIM_KUBE_KEEP", "") not in ("", "0") if keep_workdir is None else keep_workdir
         )
@@ -850,8 +866,7 @@ class ControlPlane:
             [
                 str(bin_dir / "kube-controller-manager"),
                 f"--kubeconfig={kcm_kubeconfig}",
-                "--controllers=garbage-collector-controller,namespace-controller,"
-                "serviceaccount-controller,serviceaccount-token-controller",
+                f"--controllers={self._controllers}",
                 "--leader-elect=false",
                 f"--service-account-private-key-file={pki.sa_key}",
                 f"--root-ca-file={pki.ca_cert}",
