@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from aim_engine.api.core import SecretMetadata
 from aim_engine.runtime.kube_api import KubeApi
 from tests.support.aim_api import V1, condition, create, get, model_body, status_of, templates_of
 from tests.support.aim_operator import GROUP, RunningOperator
@@ -173,6 +174,34 @@ async def test_missing_pull_secret_fails_naming_it_and_recovers(
     await api.request("PATCH", path, body=patch, content_type="application/merge-patch+json")
     model = await wait_model(api, path, lambda m: status_of(m) == "Ready")
     assert condition(model, "ServiceTemplatesReady")["reason"] == "NoTemplatesExpected"
+
+
+async def test_pull_secret_created_then_fixed_is_used_within_seconds(
+    operator: RunningOperator, api: KubeApi, registries: Registries, namespace: str, unique: str
+) -> None:
+    """No waiting out the failure's backoff: the operator watches secrets' metadata (never their
+    values: its cache of secrets holds names and versions only, whatever a secret carries)."""
+    endpoint = registries.basic
+    image = push(endpoint, registries, f"private/{unique}", "1.0.0", aim_labels(deployments=[]))
+    spec = {"image": image, "imagePullSecrets": [{"name": "late"}]}
+    await create(api, f"{V1}/namespaces/{namespace}/aimmodels", model_body("AIMModel", unique, spec))
+    path = f"{V1}/namespaces/{namespace}/aimmodels/{unique}"
+    await wait_model(api, path, lambda m: condition(m, "Ready").get("reason") == "PullSecretNotFound")
+    secrets = f"/api/v1/namespaces/{namespace}/secrets"
+    wrong = docker_config_secret("late", endpoint, "Zq9-wrong-password")
+    wrong["metadata"]["annotations"] = {"note": "Zq9-wrong-password"}
+    await create(api, secrets, wrong)
+    await wait_model(
+        api, path, lambda m: condition(m, "Ready").get("reason") == "RegistryAuthFailed", within=5, what="401"
+    )
+    fixed = docker_config_secret("late", endpoint)
+    await api.request("PUT", f"{secrets}/late", body=fixed)
+    await wait_model(api, path, lambda m: status_of(m) == "Ready", within=5, what="Ready after the fix")
+    cached = [s for s in operator.store.list(SecretMetadata, namespace) if s.name == "late"]
+    assert len(cached) == 1
+    dumped = cached[0].model_dump_json()
+    assert "Zq9" not in dumped and "dockerconfigjson" not in dumped
+    assert cached[0].metadata.annotations is None
 
 
 async def test_wrong_credentials_fail_as_auth_error(

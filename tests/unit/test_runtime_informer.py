@@ -14,9 +14,10 @@ import httpx2
 import pytest
 from prometheus_client import CollectorRegistry
 
+from aim_engine.api.core import SecretMetadata
 from aim_engine.api.meta import ObjectKey
 from aim_engine.runtime.cache import KindCache
-from aim_engine.runtime.informer import Informer
+from aim_engine.runtime.informer import PARTIAL_LIST, Informer
 from aim_engine.runtime.kube_api import KubeApi
 from aim_engine.runtime.metrics import RuntimeMetrics
 from aim_engine.runtime.store import ChangeEvent
@@ -296,3 +297,39 @@ def test_a_late_write_response_does_not_resurrect_a_deleted_object() -> None:
     assert cache.get(gadget(6).key) is None
     assert cache.put(gadget(8)) is not None  # created again later: taken
     assert cache.get(gadget(8).key) is not None
+
+
+async def test_metadata_only_kinds_ask_for_metadata_and_keep_no_annotations() -> None:
+    """Secrets are watched as PartialObjectMetadata; `kubectl apply` copies a secret's values
+    into an annotation, so the informer keeps only names and versions."""
+    seen: list[str] = []
+
+    def handle(request: httpx2.Request) -> httpx2.Response:
+        seen.append(request.headers["accept"])
+        item = {
+            "apiVersion": "meta.k8s.io/v1",
+            "kind": "PartialObjectMetadata",
+            "metadata": {
+                "name": "pull",
+                "namespace": "ml-team",
+                "resourceVersion": "7",
+                "labels": {"a": "b"},
+                "annotations": {"kubectl.kubernetes.io/last-applied-configuration": '{"data":"c2VjcmV0"}'},
+                "managedFields": [{"manager": "kubectl", "fieldsV1": {"f:data": {}}}],
+            },
+        }
+        return httpx2.Response(
+            200, json={"kind": "PartialObjectMetadataList", "metadata": {}, "items": [item]}
+        )
+
+    api = KubeApi(httpx2.AsyncClient(transport=httpx2.MockTransport(handle), base_url="http://fake"))
+    cache: KindCache[SecretMetadata] = KindCache(SecretMetadata)
+    informer = Informer(api, cache, field_manager="aim-engine", metrics=RuntimeMetrics(CollectorRegistry()))
+    await informer._list()
+    await api.close()
+    assert seen == [PARTIAL_LIST]
+    secret = cache.get(ObjectKey("ml-team", "pull"))
+    assert secret is not None
+    assert (secret.kind, secret.namespace, secret.name) == ("Secret", "ml-team", "pull")
+    assert "c2VjcmV0" not in secret.model_dump_json()
+    assert secret.metadata.annotations is None and secret.metadata.labels is None

@@ -50,6 +50,19 @@ class Secret(KubeObject):
     data: dict[str, str] | None = Field(default=None, repr=False)
 
 
+class SecretMetadata(KubeObject):
+    """A Secret's name and version, watched so that a pull secret created or fixed after a
+    model failed is used at once. The server sends metadata only (PartialObjectMetadata), and the
+    informer drops the annotations too: `kubectl apply` keeps a copy of the values in
+    `kubectl.kubernetes.io/last-applied-configuration`."""
+
+    API_VERSION: ClassVar[str] = "v1"
+    KIND: ClassVar[str] = "Secret"
+    PLURAL: ClassVar[str] = "secrets"
+    NAMESPACED: ClassVar[bool] = True
+    METADATA_ONLY: ClassVar[bool] = True
+
+
 class NamespaceStatus(CoreModel):
     phase: str | None = None
 

@@ -155,6 +155,8 @@ class KubeObject(ApiModel):
     KIND: ClassVar[str]
     PLURAL: ClassVar[str]
     NAMESPACED: ClassVar[bool]
+    METADATA_ONLY: ClassVar[bool] = False
+    """Listed and watched as PartialObjectMetadata: the server sends no spec, data or status."""
 
     model_config = ConfigDict(extra="ignore")
 

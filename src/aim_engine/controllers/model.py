@@ -16,7 +16,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any, TypeVar, cast
 
-from aim_engine.api.core import Secret
+from aim_engine.api.core import Secret, SecretMetadata
 from aim_engine.api.meta import KubeObject, LocalObjectReference, ObjectKey
 from aim_engine.api.v1alpha1 import (
     AIMClusterModel,
@@ -102,6 +102,8 @@ class ModelReconciler(Reconciler):
             # Fine-tuned models follow their sources: any template of the family, in any scope
             # they can see, and the models that own those templates.
             Watch(AIMClusterModel, self._fine_tuned_of_owner),
+            # A pull secret created or fixed is used at once, not after the failure's backoff.
+            Watch(SecretMetadata, self._models_using_secret),
         ]
         if not cluster:
             watches += [
@@ -161,6 +163,22 @@ class ModelReconciler(Reconciler):
 
     def _models_using_cluster_config(self, config: KubeObject) -> Iterable[ObjectKey]:
         return [m.key for m in self.store.list(self.kind, index=(RUNTIME_CONFIG, config.name))]
+
+    def _models_using_secret(self, secret: KubeObject) -> Iterable[ObjectKey]:
+        """Models that read this secret as a pull secret: from the namespace the secret is in
+        (cluster models: the operator namespace), named by the model or by its runtime config."""
+        namespace = secret.namespace or ""
+        if self.cluster and namespace != self.settings.operator_namespace:
+            return []
+        models = cast(list[ModelKind], self.store.list(self.kind, None if self.cluster else namespace))
+        return [m.key for m in models if secret.name in self._pull_secret_names(m)]
+
+    def _pull_secret_names(self, model: ModelKind) -> set[str]:
+        names = {r.name for r in model.spec.image_pull_secrets or ()}
+        runtime = self.runtime_config(model)
+        if runtime.spec is not None:
+            names |= {r.name for r in runtime.spec.image_pull_secrets or ()}
+        return names
 
     # --- reconcile ---
 

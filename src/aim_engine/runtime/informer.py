@@ -44,7 +44,8 @@ class _ListMeta(msgspec.Struct):
 
 
 class _List(msgspec.Struct):
-    items: list[msgspec.Raw]
+    # null, not [], in an empty PartialObjectMetadataList
+    items: list[msgspec.Raw] | None = None
     metadata: _ListMeta = msgspec.field(default_factory=_ListMeta)
 
 
@@ -86,6 +87,12 @@ def slim_managed_fields(data: dict[str, Any], manager: str) -> None:
         del meta["managedFields"]
 
 
+# Metadata-only LIST and WATCH (kinds with METADATA_ONLY), as client-go's metadata informers ask.
+PARTIAL_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+PARTIAL_OBJECT = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
+_PARTIAL_KEPT = ("name", "namespace", "uid", "resourceVersion", "creationTimestamp", "deletionTimestamp")
+
+
 def expired(exc: ApiError) -> bool:
     """The resourceVersion we continue from is gone: only a fresh LIST helps. Servers say so
     with 410 (reasons Gone or Expired), some older ones only in the message."""
@@ -122,6 +129,9 @@ class Informer(Generic[K]):
         self._watch_timeout = watch_timeout
         self._backoff = backoff or ExponentialBackoff(initial=0.2, cap=5.0)
         self._path = collection_path(self._kind)
+        metadata_only = self._kind.METADATA_ONLY
+        self._list_accept = PARTIAL_LIST if metadata_only else None
+        self._watch_accept = PARTIAL_OBJECT if metadata_only else None
         self.resource_version: str | None = None
         self.synced = asyncio.Event()
 
@@ -130,6 +140,12 @@ class Informer(Generic[K]):
     def parse(self, data: dict[str, Any]) -> K | None:
         """The typed object, or None (logged) when it does not fit the kind's model."""
         slim_managed_fields(data, self._field_manager)
+        if self._kind.METADATA_ONLY:
+            # PartialObjectMetadata: the object's own apiVersion/kind, and nothing kept that a
+            # reconcile does not read (a Secret's annotations may hold its values).
+            data["apiVersion"], data["kind"] = self._kind.API_VERSION, self._kind.KIND
+            meta = data.get("metadata") or {}
+            data["metadata"] = {k: meta[k] for k in _PARTIAL_KEPT if k in meta}
         # Items of a LIST of built-in kinds come without apiVersion and kind.
         data.setdefault("apiVersion", self._kind.API_VERSION)
         data.setdefault("kind", self._kind.KIND)
@@ -180,8 +196,9 @@ class Informer(Generic[K]):
         objects: list[K] = []
         params = {"limit": str(self._page_size)}
         while True:
-            page = _decode_list.decode(await self._api.request("GET", self._path, params=params))
-            for raw in page.items:
+            raw_page = await self._api.request("GET", self._path, params=params, accept=self._list_accept)
+            page = _decode_list.decode(raw_page)
+            for raw in page.items or ():
                 obj = self.parse(_decode_any.decode(raw))
                 if obj is not None:
                     objects.append(obj)
@@ -212,7 +229,9 @@ class Informer(Generic[K]):
         }
         # The read timeout only guards against a silently dead connection: bookmarks (about
         # once a minute) and the server-side timeout end healthy streams well before it.
-        async with self._api.stream(self._path, params, read_timeout=timeout + 60.0) as response:
+        async with self._api.stream(
+            self._path, params, read_timeout=timeout + 60.0, accept=self._watch_accept
+        ) as response:
             async for line in response.aiter_lines():
                 if line:
                     self._handle(_decode_event.decode(line))

@@ -133,9 +133,12 @@ class KubeApi:
         params: Mapping[str, str] | None = None,
         body: Any = None,
         content_type: str = "application/json",
+        accept: str | None = None,
     ) -> bytes:
         """Send one request; the response body on 2xx, else raise the matching ApiError."""
         headers = dict(self._headers)
+        if accept:
+            headers["Accept"] = accept
         content = None
         if body is not None:
             content = _encode(body)
@@ -147,12 +150,13 @@ class KubeApi:
 
     @asynccontextmanager
     async def stream(
-        self, path: str, params: Mapping[str, str], *, read_timeout: float | None
+        self, path: str, params: Mapping[str, str], *, read_timeout: float | None, accept: str | None = None
     ) -> AsyncIterator[httpx2.Response]:
         """A streaming GET (watch); raises the matching ApiError on an error status."""
         timeout = httpx2.Timeout(10.0, read=read_timeout)
+        headers = {**self._headers, "Accept": accept} if accept else self._headers
         async with self._stream_client.stream(
-            "GET", path, params=params, headers=self._headers, timeout=timeout
+            "GET", path, params=params, headers=headers, timeout=timeout
         ) as response:
             if response.status_code >= 400:
                 raise status_error(response.status_code, await response.aread())
