@@ -100,8 +100,10 @@ async def test_invalid_object_is_rejected_naming_the_field(
     assert case["expect"] in str(caught.value)
 
 
-def test_there_are_at_least_fifteen_invalid_cases() -> None:
-    assert len(INVALID) >= 15
+def test_there_are_at_least_forty_invalid_cases_across_every_kind() -> None:
+    assert len(INVALID) >= 40
+    kinds = {(c["object"]["apiVersion"].split("/")[0], c["object"]["kind"]) for c in INVALID}
+    assert {kind for _, kind in kinds} == {crd.kind for crd in CRDS}
 
 
 async def test_every_kind_is_in_the_aim_category(api: KubeApi) -> None:
