@@ -72,6 +72,7 @@ def version_key(text: str) -> tuple[int, int, int, int, tuple[tuple[int, int | s
 
 
 def newest(versions: Iterable[str]) -> str | None:
-    """The highest version of `versions` by `version_key`; None for an empty input."""
-    ordered = sorted(set(versions), key=version_key)
-    return ordered[-1] if ordered else None
+    """The highest version of `versions` by `version_key`; None for an empty input. Equal
+    versions written differently (`1.0.0`, `v1.0.0`, `1.0`) are told apart by their text, so the
+    answer does not depend on the order of a set, which differs between processes."""
+    return max(set(versions), key=lambda v: (version_key(v), v), default=None)
