@@ -156,6 +156,29 @@ def _controller_settings(args: argparse.Namespace) -> Any:
     )
 
 
+def log_registry_trust(controllers: Any) -> None:
+    """Say at start which registries are trusted less than by default: TLS verification is on for
+    every registry but those named with --insecure-registry (one warning each, so that a
+    forgotten flag shows in the first lines of the log)."""
+    registry = controllers.registry
+    for host in registry.insecure_registries:
+        log.warning(
+            "registry %s is insecure (--insecure-registry): HTTPS without certificate verification, "
+            "or plain HTTP",
+            host,
+            extra={"registry": host},
+        )
+    log.info(
+        "registry trust",
+        extra={
+            "tlsVerify": "on for every registry not listed insecure",
+            "insecureRegistries": list(registry.insecure_registries),
+            "allowedRegistries": list(controllers.allowed_registries) or "any",
+            "caBundle": registry.ca_bundle,
+        },
+    )
+
+
 async def _run(kubeconfig: str | None, settings: Any, factory: Any, controllers: Any) -> int:
     from aim_engine.controllers import build_reconcilers
     from aim_engine.registry.inspector import ImageInspector
@@ -186,6 +209,7 @@ async def _run(kubeconfig: str | None, settings: Any, factory: Any, controllers:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, _on_signal, operator, sig)
+        log_registry_trust(controllers)
         log.info(
             "starting",
             extra={

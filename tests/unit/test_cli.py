@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from aim_engine.cli import build_parser, main
-from aim_engine.cli_run import _controller_settings
+from aim_engine.cli_run import _controller_settings, log_registry_trust
 
 
 def test_every_subcommand_is_registered() -> None:
@@ -58,3 +60,24 @@ def test_crds_prints_every_crd(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["crds"]) == 0
     out = capsys.readouterr().out
     assert out.count("kind: CustomResourceDefinition") == 9
+
+
+def test_insecure_registries_are_named_at_start(caplog: pytest.LogCaptureFixture) -> None:
+    """TLS verification is on by default; each --insecure-registry is a warning of its own."""
+    parser = build_parser()
+    insecure = _controller_settings(
+        parser.parse_args(
+            ["run", "--insecure-registry", "mirror.local:5000", "--insecure-registry", "b.local"]
+        )
+    )
+    with caplog.at_level(logging.INFO, logger="aim_engine.run"):
+        log_registry_trust(insecure)
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert [r.getMessage().split()[1] for r in warnings] == ["mirror.local:5000", "b.local"]
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="aim_engine.run"):
+        log_registry_trust(_controller_settings(parser.parse_args(["run"])))
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    (trust,) = [r for r in caplog.records if r.getMessage() == "registry trust"]
+    assert trust.__dict__["insecureRegistries"] == []
+    assert _controller_settings(parser.parse_args(["run"])).registry.insecure_registries == ()
