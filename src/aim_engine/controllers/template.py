@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import Any, cast
 
 from aim_engine.api.core import Node
-from aim_engine.api.meta import KubeObject, ObjectKey
+from aim_engine.api.meta import GROUP, KubeObject, ObjectKey
 from aim_engine.api.v1alpha1 import (
     AIMClusterModel,
     AIMClusterServiceTemplate,
@@ -22,6 +22,7 @@ from aim_engine.controllers.indexes import MODEL_NAME
 from aim_engine.controllers.lookup import find_model
 from aim_engine.controllers.settings import ControllerSettings
 from aim_engine.runtime.reconciler import Reconciler, Result, Watch
+from aim_engine.runtime.resources import group_of
 from aim_engine.runtime.store import Store
 
 TemplateKind = AIMServiceTemplate | AIMClusterServiceTemplate
@@ -86,7 +87,12 @@ class TemplateReconciler(Reconciler):
         template = cast(TemplateKind | None, self.store.get(self.kind, key.name, key.namespace or None))
         if template is None or template.annotations.get(labels.PAUSED) == "true":
             return None
-        verdict = evaluate(template.spec, template.annotations, self._model(template), inventory(self.store))
+        model = self._model(template)
+        if model is None and _owned_by_a_model(template):
+            # Its model is gone and the garbage collector deletes it next: a status saying so
+            # (and an event) would be a write per template in a deletion storm, for nothing.
+            return None
+        verdict = evaluate(template.spec, template.annotations, model, inventory(self.store))
         status = template.status or AIMServiceTemplateStatus()
         generation = template.metadata.generation
         stamp = conditions.timestamp(self.settings.clock())
@@ -128,3 +134,15 @@ def _needs_gpu(template: TemplateKind) -> bool:
     hardware = template.spec.hardware
     # Templates without their own hardware may inherit GPUs from the model: include them.
     return hardware is None or hardware.gpu is not None
+
+
+def _owned_by_a_model(template: TemplateKind) -> bool:
+    """Whether a model is the template's controlling owner (the templates the operator makes). A
+    model deleted with `--cascade=orphan` loses this reference first, so its templates then say
+    that their model is missing."""
+    return any(
+        ref.controller
+        and ref.kind in (AIMModel.KIND, AIMClusterModel.KIND)
+        and group_of(ref.api_version) == GROUP
+        for ref in template.metadata.owner_references or ()
+    )
