@@ -29,30 +29,24 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import signal
-import socket
 import subprocess
-import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import httpx2
-import yaml
-from tests.support.aim_operator import CHART_FILES, OPERATOR_NAMESPACE
+from tests.support.aim_operator import OPERATOR_NAMESPACE
 from tests.support.api import admin_api
 from tests.support.kube import OPERATOR_USER, ControlPlane, KubeCluster, default_crd_files, ensure_namespace
 from tests.support.oci_images import ImageBuilder, ImageSpec
+from tests.support.operator_process import OperatorProcess, bind_chart_rbac
 from tests.support.registries import RegistryFleet
 
 from aim_engine.runtime.kube_api import KubeApi
 
 V1 = "/apis/aim.eai.amd.com/v1alpha1"
 GPUS = ["MI300X", "MI325X"]
-RBAC = "/apis/rbac.authorization.k8s.io/v1"
 
 
 def deployments(count: int) -> list[dict[str, Any]]:
@@ -122,109 +116,6 @@ async def floor(api: KubeApi, models: int, templates_per_model: int, concurrency
     for kind in ("aimclusterservicetemplates", "aimclustermodels"):
         await api.request("DELETE", f"{V1}/{kind}", params={"labelSelector": "bench=floor"})
     return elapsed
-
-
-async def bind_chart_rbac(api: KubeApi) -> None:
-    """The chart's rules, bound to the user the operator process authenticates as."""
-    subject = [{"kind": "User", "name": OPERATOR_USER, "apiGroup": "rbac.authorization.k8s.io"}]
-    for kind, scope, rules_file in (
-        ("ClusterRole", "", "clusterrole-rules.yaml"),
-        ("Role", f"/namespaces/{OPERATOR_NAMESPACE}", "role-rules.yaml"),
-    ):
-        rules = yaml.safe_load((CHART_FILES / rules_file).read_text())
-        plural = "clusterroles" if kind == "ClusterRole" else "roles"
-        role = {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": kind,
-            "metadata": {"name": "aim-bench"},
-            "rules": rules,
-        }
-        await api.request("POST", f"{RBAC}{scope}/{plural}", body=role)
-        binding = {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": f"{kind}Binding",
-            "metadata": {"name": "aim-bench"},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": "aim-bench"},
-            "subjects": subject,
-        }
-        await api.request(
-            "POST",
-            f"{RBAC}{scope}/{plural[:-1]}bindings",
-            body=binding,
-        )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-class OperatorProcess:
-    """`aim-engine run` in its own process, as the chart runs it (without leader election)."""
-
-    def __init__(self, kube: KubeCluster, ca_bundle: str, concurrency: int) -> None:
-        self.metrics_port, self.health_port = free_port(), free_port()
-        argv = [
-            sys.executable, "-m", "aim_engine.cli", "run",
-            "--kubeconfig", str(kube.operator_kubeconfig_path),
-            "--no-leader-elect",
-            "--namespace", OPERATOR_NAMESPACE,
-            "--concurrency", str(concurrency),
-            "--metrics-address", f"127.0.0.1:{self.metrics_port}",
-            "--health-address", f"127.0.0.1:{self.health_port}",
-            "--allowed-registry", "127.0.0.1",
-            "--ca-bundle", ca_bundle,
-            "--log-level", "info",
-        ]  # fmt: skip
-        # Kept after the run (the control plane's workdir is not): read it when the operator fails.
-        self.log_path = Path(tempfile.gettempdir()) / "aim-bench-operator.log"
-        self.log = self.log_path.open("wb")
-        self.process = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT)
-
-    async def ready(self, within: float = 60.0) -> None:
-        deadline = time.monotonic() + within
-        async with httpx2.AsyncClient() as client:
-            while time.monotonic() < deadline:
-                if self.process.poll() is not None:
-                    raise SystemExit(
-                        f"the operator exited with {self.process.returncode}; see {self.log_path}"
-                    )
-                with contextlib.suppress(httpx2.HTTPError):
-                    if (await client.get(f"http://127.0.0.1:{self.health_port}/readyz")).status_code == 200:
-                        return
-                await asyncio.sleep(0.1)
-        raise SystemExit(f"the operator was not ready within a minute; see {self.log_path}")
-
-    async def registry_requests(self) -> int:
-        async with httpx2.AsyncClient() as client:
-            text = (await client.get(f"http://127.0.0.1:{self.metrics_port}/metrics")).text
-        return int(
-            sum(
-                float(line.rsplit(" ", 1)[1])
-                for line in text.splitlines()
-                if line.startswith("aim_engine_registry_requests_total{")
-            )
-        )
-
-    def usage(self) -> tuple[float, float]:
-        """(peak RSS MiB, CPU seconds) of the operator process so far."""
-        status = Path(f"/proc/{self.process.pid}/status").read_text()
-        peak = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:"))
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        ticks = os.sysconf("SC_CLK_TCK")
-        cpu = (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
-        return peak / 1024, cpu
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.log.close()
 
 
 class ReadyWatch:
