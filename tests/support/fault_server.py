@@ -1,6 +1,7 @@
 """A loopback HTTP proxy in front of a real test registry that injects faults on purpose: scripted
-error responses (5xx, 429 with Retry-After), a rewritten response body (to corrupt a blob), or a
-response that never comes (timeout). Everything else is forwarded unchanged.
+error responses (5xx, 429 with Retry-After, 401/403 with their bodies), a rewritten response body
+(to corrupt or truncate a blob), a response that never comes (timeout) or stops halfway, and, with
+`tls=`, a certificate of the test's choosing. Everything else is forwarded unchanged.
 
 Used only for what a real registry cannot be made to do; it runs in a thread of the test process.
 """
@@ -8,6 +9,7 @@ Used only for what a real registry cannot be made to do; it runs in a thread of 
 from __future__ import annotations
 
 import re
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -31,6 +33,10 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     methods: tuple[str, ...] = ("GET", "HEAD")
     hang: float = 0.0
+    payload: bytes = b'{"errors":[{"code":"UNAVAILABLE","message":"injected fault"}]}'
+    stall_halfway: bool = False
+    """Forward the request, then send the real headers and half of the real body, and stall for
+    `hang` seconds (a body that stops coming); `status` is ignored."""
 
 
 @dataclass
@@ -64,10 +70,24 @@ class _Handler(BaseHTTPRequestHandler):
             )
             if fault is not None:
                 fault.times -= 1
+        if fault is not None and fault.stall_halfway:
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
+            upstream = proxy.upstream.request(self.command, self.path, headers=headers, content=body)
+            self.send_response(upstream.status_code)
+            for name, value in upstream.headers.multi_items():
+                if name.lower() not in _HOP_BY_HOP:
+                    self.send_header(name, value)
+            self.send_header("Content-Length", str(len(upstream.content)))
+            self.end_headers()
+            self.wfile.write(upstream.content[: len(upstream.content) // 2])
+            self.wfile.flush()
+            time.sleep(fault.hang)
+            self.close_connection = True
+            return
         if fault is not None:
             if fault.hang:
                 time.sleep(fault.hang)
-            payload = b'{"errors":[{"code":"UNAVAILABLE","message":"injected fault"}]}'
+            payload = fault.payload
             self.send_response(fault.status)
             for name, value in fault.headers.items():
                 self.send_header(name, value)
@@ -98,8 +118,10 @@ class _Handler(BaseHTTPRequestHandler):
 class FaultServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, upstream_url: str) -> None:
+    def __init__(self, upstream_url: str, *, tls: ssl.SSLContext | None = None) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
+        if tls is not None:  # serve HTTPS with this context's certificate
+            self.socket = tls.wrap_socket(self.socket, server_side=True)
         self.upstream = httpx2.Client(base_url=upstream_url, timeout=30.0)
         self.faults: list[Fault] = []
         self.rewrites: list[Rewrite] = []
