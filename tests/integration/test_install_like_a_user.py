@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 
 from tests.integration.conftest import IMAGE_GROUP, BuiltImage
-from tests.support.kube import ClusterInfo, ControlPlane, free_ports, log_tail
+from tests.support.kube import ClusterInfo, ControlPlane, KubeCluster, free_ports, log_tail
 from tests.support.oci_images import ImageBuilder, ImageSpec
 from tests.support.operator_image import contained
 from tests.support.registries import Registries
@@ -290,6 +290,16 @@ def test_readme_walkthrough(user: User, operator_image: BuiltImage) -> None:
         f"\n--- operator log:\n{log_tail(operator, 30)}" if operator else ""
     )
     assert user.operator is not None and user.operator.poll() is None, "the operator kept running"
+    # It ran the whole walk-through as the chart's service account: nothing it asked for was
+    # refused (a permission the chart lacks would show as 403 in its log, and in the audit log
+    # for writes).
+    assert operator is not None
+    log = operator.read_text()
+    assert "403" not in log and "forbidden" not in log.lower(), log_tail(operator, 30)
+    account = "system:serviceaccount:aim-system:aim-engine"
+    refused = [e for e in KubeCluster(user.info).audit.writes(user=account) if e.code == 403]
+    assert not refused, refused[:5]
+    assert KubeCluster(user.info).audit.count_writes(user=account) > 0, "the audit log saw its writes"
 
 
 def test_helm_upgrade_rolls_the_operator(user: User) -> None:
