@@ -472,6 +472,14 @@ async def test_gpu_exclusion_overrides_and_ties(
             },
         }
         await create(api, f"{V1}/namespaces/{namespace}/aimservicetemplates", body)
+    # Both must be judged (Ready) before the service chooses: one chosen alone is kept later.
+    for suffix in ("a", "b"):
+        path = f"{V1}/namespaces/{namespace}/aimservicetemplates/{tied_model}-{suffix}"
+        await eventually(
+            lambda p=path: get(api, p),  # type: ignore[misc]
+            lambda t: status_of(t) == "Ready",
+            what=f"template {suffix} Ready",
+        )
     await new_service(api, namespace, "tie", {"model": {"name": tied_model}})
     tie = await service_in(api, namespace, "tie", "Starting")
     assert tie["status"]["resolvedTemplate"]["name"] == f"{tied_model}-a"

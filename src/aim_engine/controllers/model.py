@@ -200,6 +200,8 @@ class ModelReconciler(Reconciler):
 
         # Plan and apply the templates.
         plan = tp.plan(model.name, spec, image.metadata, candidates, kind=kind)
+        if await self._deleted_behind_the_cache(model, plan):
+            return None
         conflicts = await self._apply_templates(model, plan)
         if plan.prune:
             await self._prune(model, {t.name for t in plan.templates})
@@ -323,6 +325,19 @@ class ModelReconciler(Reconciler):
             except PullSecretError as exc:
                 return ms.metadata_failed(str(exc), exc.reason, transient=False)
         return Keychain.merged(chains)
+
+    async def _deleted_behind_the_cache(self, model: ModelKind, plan: tp.TemplatePlan) -> bool:
+        """A template this model had is gone: recreate it only if the model still exists. The
+        garbage collector deletes the templates of a deleted model, and their deletions can reach
+        this operator before the model's own (separate watches): recreating them then would be a
+        write per template in a deletion storm, for the collector to undo."""
+        had_templates = bool(model.status and model.status.template_count)
+        missing = any(
+            self.store.get(self.template_kind, t.name, model.namespace) is None for t in plan.templates
+        )
+        if not (had_templates and missing):
+            return False
+        return not await self.store.exists(self.kind, model.name, model.namespace)
 
     async def _apply_templates(self, model: ModelKind, plan: tp.TemplatePlan) -> list[str]:
         """Apply the planned templates; returns names skipped because someone else owns them."""

@@ -93,6 +93,13 @@ class KubeStore(CachedStore):
             return None
         return Secret.model_validate_json(raw)
 
+    async def exists(self, kind: type[KubeObject], name: str, namespace: str | None = None) -> bool:
+        try:
+            await self.api.request("GET", object_path(kind, object_key(kind, name, namespace)))
+        except NotFound:
+            return False
+        return True
+
     # --- writes ---
 
     async def apply(self, obj: K, *, owner: KubeObject | None = None) -> K:

@@ -143,6 +143,9 @@ class MemoryStore(CachedStore):
         raw = self._stored.get(kind_id(Secret), {}).get(ObjectKey(namespace, name))
         return None if raw is None else Secret.model_validate(raw)
 
+    async def exists(self, kind: type[KubeObject], name: str, namespace: str | None = None) -> bool:
+        return self.get(kind, name, namespace) is not None
+
     def objects(self, *, managed_fields: bool = False) -> builtins.list[dict[str, Any]]:
         """Every stored object in wire form (copies), ordered by kind, namespace, name."""
         out = []

@@ -115,6 +115,11 @@ class Store(ABC):
     async def read_secret(self, namespace: str, name: str) -> Secret | None:
         """Read a Secret directly from the API (secrets are never cached cluster-wide)."""
 
+    @abstractmethod
+    async def exists(self, kind: type[KubeObject], name: str, namespace: str | None = None) -> bool:
+        """Whether the object exists on the server now: one read past the cache, for the rare
+        decision a cache that lags behind another kind's must not make."""
+
     # --- writes ---
 
     @abstractmethod
