@@ -5,6 +5,7 @@ certificate for another host. Each ends in its own error, retried only when retr
 
 from __future__ import annotations
 
+import contextlib
 import json
 import ssl
 from pathlib import Path
@@ -132,3 +133,31 @@ async def test_a_certificate_for_another_host_is_refused(registries: Registries,
                 await inspector.inspect(f"{host}/{repository}:1")
     message = str(caught.value)
     assert "certificate" in message.lower(), message
+
+
+async def test_a_connect_timeout_is_unavailable_and_retried(registries: Registries) -> None:
+    """A listener whose accept queue is full drops new connections' SYNs: connects time out."""
+    import socket
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        held = []
+        for _ in range(3):  # fill the queue (never accepted)
+            client = socket.socket()
+            client.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                client.connect(("127.0.0.1", port))
+            held.append(client)
+        try:
+            async with ImageInspector(settings(registries, retries=1, connect_timeout=0.3)) as inspector:
+                with pytest.raises(RegistryUnavailableError) as caught:
+                    await inspector.inspect(f"127.0.0.1:{port}/aim/x:1")
+                attempts = inspector.request_count
+        finally:
+            for client in held:
+                client.close()
+    assert caught.value.transient and "ConnectTimeout" in str(caught.value), caught.value
+    # Two attempts over HTTPS: a connect timeout, unlike a refusal, is no reason to try plain HTTP.
+    assert attempts == 2

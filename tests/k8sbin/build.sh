@@ -22,40 +22,37 @@ need_go() {
     }
 }
 
-if [ "${1:-}" = "helm" ]; then
-    helm_version=v3.22.0
-    key=$(sha256sum <"$here/helm/go.mod" | cut -c1-8)
-    dir=${AIM_HELM_BIN_DIR:-$cache/helm-$helm_version-$key}
-    if [ ! -x "$dir/helm" ]; then
+# build_one DIR NAME MODULE_DIR LDFLAGS PACKAGE: one binary into DIR (first run only); prints it.
+build_one() {
+    local dir=$1 name=$2 module_dir=$3 ldflags=$4 package=$5
+    if [ ! -x "$dir/$name" ]; then
         need_go
         mkdir -p "$dir"
-        echo "building helm $helm_version into $dir (first run only)" >&2
-        (cd "$here/helm" && GOFLAGS=-mod=mod go build -trimpath -ldflags "-s -w" -o "$dir/.helm.tmp" \
-            helm.sh/helm/v3/cmd/helm)
-        mv "$dir/.helm.tmp" "$dir/helm"
+        echo "building $name into $dir (first run only)" >&2
+        (cd "$module_dir" && GOFLAGS=-mod=mod go build -trimpath -ldflags "$ldflags" -o "$dir/.$name.tmp" "$package")
+        mv "$dir/.$name.tmp" "$dir/$name"
     fi
-    echo "$dir/helm"
-    exit 0
-fi
+    echo "$dir/$name"
+}
 
 k8s_version=v1.34.2
 etcd_version=v3.6.16
 version_ldflags="-X k8s.io/component-base/version.gitVersion=$k8s_version -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=34"
 
-if [ "${1:-}" = "kubectl" ]; then
-    key=$(sha256sum <"$here/go.mod" | cut -c1-8)
-    dir=${AIM_KUBECTL_BIN_DIR:-$cache/kubectl-$k8s_version-$key}
-    if [ ! -x "$dir/kubectl" ]; then
-        need_go
-        mkdir -p "$dir"
-        echo "building kubectl $k8s_version into $dir (first run only)" >&2
-        (cd "$here" && GOFLAGS=-mod=mod go build -trimpath -ldflags "-s -w $version_ldflags" \
-            -o "$dir/.kubectl.tmp" k8s.io/kubernetes/cmd/kubectl)
-        mv "$dir/.kubectl.tmp" "$dir/kubectl"
-    fi
-    echo "$dir/kubectl"
-    exit 0
-fi
+case "${1:-}" in
+    helm)
+        helm_version=v3.22.0
+        key=$(sha256sum <"$here/helm/go.mod" | cut -c1-8)
+        build_one "${AIM_HELM_BIN_DIR:-$cache/helm-$helm_version-$key}" helm "$here/helm" "-s -w" \
+            helm.sh/helm/v3/cmd/helm
+        exit 0 ;;
+    kubectl)
+        key=$(sha256sum <"$here/go.mod" | cut -c1-8)
+        build_one "${AIM_KUBECTL_BIN_DIR:-$cache/kubectl-$k8s_version-$key}" kubectl "$here" \
+            "-s -w $version_ldflags" k8s.io/kubernetes/cmd/kubectl
+        exit 0 ;;
+esac
+
 key=$(cat "$here/go.mod" "$here/etcd/go.mod" | sha256sum | cut -c1-8)
 dir=${AIM_K8S_BIN_DIR:-$cache/k8s-$k8s_version-etcd-$etcd_version-$key}
 bins=(etcd kube-apiserver kube-controller-manager)
