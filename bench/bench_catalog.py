@@ -309,19 +309,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         plane.stop()
 
 
-if __name__ == "__main__":
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--models", type=int, default=100)
-    parser.add_argument("--deployments", type=int, default=6)
-    parser.add_argument("--images", type=int, default=10)
-    parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--rest", type=float, default=20.0, help="seconds to watch for writes at rest")
-    parser.add_argument("--timeout", type=float, default=600.0)
-    parser.add_argument("--py-spy", metavar="FILE", help="sample the operator with py-spy into FILE")
-    result = asyncio.run(main(parser.parse_args()))
-    print(json.dumps(result, indent=2))
+def table_row(result: dict[str, Any]) -> str:
     columns = [
         f"{result['models']} x {result['deploymentsPerImage']}",
         f"{result['secondsToAllReady']} s",
@@ -335,4 +323,61 @@ if __name__ == "__main__":
         f"{result['operatorCpuSecondsToReady']} s",
         f"{result['modelsWithAnEarlierStatusPercent']} %",
     ]
-    print("| " + " | ".join(str(c) for c in columns) + " |")
+    return "| " + " | ".join(str(c) for c in columns) + " |"
+
+
+def plot(results: list[dict[str, Any]], path: Path) -> None:
+    """Time to all Ready against N, operator and floor, one fresh control plane per point."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display: draw straight to the file
+    import matplotlib.pyplot as plt
+
+    sizes = [r["models"] for r in results]
+    figure, axes = plt.subplots(figsize=(6.4, 4.0), dpi=100)
+    axes.plot(sizes, [r["secondsToAllReady"] for r in results], "o-", label="aim-engine operator")
+    axes.plot(sizes, [r["floorSeconds"] for r in results], "s--", label="floor (bare client, same writes)")
+    for r in results:
+        point = (r["models"], r["secondsToAllReady"])
+        axes.annotate(f"{r['ratioToFloor']}x", point, textcoords="offset points", xytext=(-10, 8))
+    axes.set_xlabel(f"cluster models ({results[0]['deploymentsPerImage']} deployments each)")
+    axes.set_ylabel("seconds until every model is Ready")
+    axes.set_title("Catalog scale on 2 cores (kube-apiserver, etcd and the operator share them)")
+    axes.grid(True, alpha=0.3)
+    axes.legend()
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    plt.close(figure)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--models", type=int, default=100)
+    parser.add_argument("--deployments", type=int, default=6)
+    parser.add_argument("--images", type=int, default=10)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--rest", type=float, default=20.0, help="seconds to watch for writes at rest")
+    parser.add_argument("--timeout", type=float, default=600.0)
+    parser.add_argument("--py-spy", metavar="FILE", help="sample the operator with py-spy into FILE")
+    parser.add_argument(
+        "--plot",
+        metavar="N,N,...",
+        help="run once per model count (a fresh control plane each) and draw docs/catalog-scale.png",
+    )
+    args = parser.parse_args()
+    sizes = [int(n) for n in args.plot.split(",")] if args.plot else [args.models]
+    results = []
+    for size in sizes:
+        args.models = size
+        results.append(asyncio.run(main(args)))
+        print(json.dumps(results[-1], indent=2), flush=True)
+    for result in results:
+        print(table_row(result))
+    if args.plot:
+        out = Path(__file__).resolve().parents[1] / "docs" / "catalog-scale.png"
+        plot(results, out)
+        (out.with_suffix(".json")).write_text(json.dumps(results, indent=2) + "\n")
+        print(f"plot: {out}")
