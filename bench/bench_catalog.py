@@ -342,7 +342,7 @@ def plot(results: list[dict[str, Any]], path: Path) -> None:
         axes.annotate(f"{r['ratioToFloor']}x", point, textcoords="offset points", xytext=(-10, 8))
     axes.set_xlabel(f"cluster models ({results[0]['deploymentsPerImage']} deployments each)")
     axes.set_ylabel("seconds until every model is Ready")
-    axes.set_title("Catalog scale on 2 cores (kube-apiserver, etcd and the operator share them)")
+    axes.set_title("Catalog scale: operator and floor on the same 2 cores")
     axes.grid(True, alpha=0.3)
     axes.legend()
     figure.tight_layout()
