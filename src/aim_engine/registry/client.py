@@ -79,10 +79,13 @@ class ManifestResult:
 class _HostState:
     """What we learned about one registry host."""
 
-    __slots__ = ("basic", "bearer", "scheme")
+    __slots__ = ("basic", "bearer", "discovering", "scheme")
 
     def __init__(self) -> None:
         self.scheme: str | None = None  # "https" or "http" once a response came back
+        # Held by the one request that finds out the scheme: concurrent first requests to a
+        # plain-HTTP registry would each try HTTPS first (one failed request apiece) otherwise.
+        self.discovering = asyncio.Lock()
         self.basic = False  # the registry asked for Basic: send it up front
         self.bearer: tuple[str, str] | None = None  # (realm, service) of its Bearer challenge
 
@@ -472,7 +475,13 @@ class RegistryClient:
                 return response
             raise AssertionError("unreachable")  # pragma: no cover
 
-        return await self._with_retries(attempt, host)
+        async def first_attempt() -> Response:
+            if state.scheme is not None:
+                return await attempt()
+            async with state.discovering:
+                return await attempt()  # the scheme may have been learned while waiting
+
+        return await self._with_retries(first_attempt, host)
 
     async def _send_url(
         self, method: str, url: httpx2.URL, host: str, headers: dict[str, str], max_bytes: int
