@@ -40,7 +40,7 @@ from tests.support.aim_operator import OPERATOR_NAMESPACE
 from tests.support.api import admin_api
 from tests.support.kube import OPERATOR_USER, ControlPlane, KubeCluster, default_crd_files, ensure_namespace
 from tests.support.oci_images import ImageBuilder, ImageSpec
-from tests.support.operator_process import OperatorProcess, bind_chart_rbac
+from tests.support.operator_process import OperatorProcess, add_gpu_node, bind_chart_rbac
 from tests.support.registries import RegistryFleet
 
 from aim_engine.runtime.kube_api import KubeApi
@@ -209,14 +209,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 builder.push_image(f"bench/model-{i}", "1.0.0", spec)
                 images.append(endpoint.image(f"bench/model-{i}", "1.0.0"))
         for gpu, device in (("MI300X", "74a1"), ("MI325X", "74a5")):
-            node = {
-                "apiVersion": "v1",
-                "kind": "Node",
-                "metadata": {"name": f"bench-{gpu.lower()}", "labels": {"amd.com/gpu.device-id": device}},
-            }
-            made = json.loads(await api.request("POST", "/api/v1/nodes", body=node))
-            made["status"] = {"capacity": {"amd.com/gpu": "8"}, "allocatable": {"amd.com/gpu": "8"}}
-            await api.request("PUT", f"/api/v1/nodes/bench-{gpu.lower()}/status", body=made)
+            await add_gpu_node(api, f"bench-{gpu.lower()}", device)
 
         floor_seconds = await floor(api, args.models, args.deployments, args.concurrency)
 

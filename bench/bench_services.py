@@ -25,7 +25,7 @@ from typing import Any
 from tests.support.aim_operator import OPERATOR_NAMESPACE
 from tests.support.api import admin_api
 from tests.support.kube import ControlPlane, KubeCluster, default_crd_files, ensure_namespace
-from tests.support.operator_process import OperatorProcess, bind_chart_rbac
+from tests.support.operator_process import OperatorProcess, add_gpu_node, bind_chart_rbac
 
 from aim_engine.runtime.kube_api import KubeApi
 from bench.bench_catalog import operator_writes
@@ -112,14 +112,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         ensure_namespace(info, OPERATOR_NAMESPACE)
         ensure_namespace(info, NAMESPACE)
         await bind_chart_rbac(api)
-        node = {
-            "apiVersion": "v1",
-            "kind": "Node",
-            "metadata": {"name": "gpu", "labels": {"amd.com/gpu.device-id": "74a1"}},
-        }
-        made = json.loads(await api.request("POST", "/api/v1/nodes", body=node))
-        made["status"] = {"capacity": {"amd.com/gpu": "8"}, "allocatable": {"amd.com/gpu": "8"}}
-        await api.request("PUT", "/api/v1/nodes/gpu/status", body=made)
+        await add_gpu_node(api, "gpu")
         # The floor's services name a model that never exists (no operator runs yet). A first,
         # untimed round warms the API server's handling of both kinds, as the operator's
         # start-up (its LISTs) does for it.

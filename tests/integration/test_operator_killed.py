@@ -20,7 +20,7 @@ from tests.support.aim_api import V1
 from tests.support.aim_operator import OPERATOR_NAMESPACE
 from tests.support.api import admin_api
 from tests.support.kube import ControlPlane, KubeCluster, default_crd_files, ensure_namespace
-from tests.support.operator_process import OperatorProcess, bind_chart_rbac
+from tests.support.operator_process import OperatorProcess, add_gpu_node, bind_chart_rbac
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -56,14 +56,7 @@ async def models_by_status(api: KubeApi) -> Counter[str | None]:
 
 async def test_kill_9_in_the_middle_of_a_thousand_models(cluster: KubeCluster, api: KubeApi) -> None:
     await bind_chart_rbac(api)
-    node = {
-        "apiVersion": "v1",
-        "kind": "Node",
-        "metadata": {"name": "gpu", "labels": {"amd.com/gpu.device-id": "74a1"}},
-    }
-    made = json.loads(await api.request("POST", "/api/v1/nodes", body=node))
-    made["status"] = {"capacity": {"amd.com/gpu": "8"}, "allocatable": {"amd.com/gpu": "8"}}
-    await api.request("PUT", "/api/v1/nodes/gpu/status", body=made)
+    await add_gpu_node(api, "gpu")
 
     first = OperatorProcess(cluster, None, 8, log_name="aim-kill9-first.log")
     await first.ready()

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,9 +22,11 @@ import yaml
 
 from aim_engine.runtime.kube_api import KubeApi
 from tests.support.aim_operator import CHART_FILES, OPERATOR_NAMESPACE
-from tests.support.kube import OPERATOR_USER, KubeCluster
+from tests.support.kube import OPERATOR_USER, KubeCluster, free_ports
 
 RBAC = "/apis/rbac.authorization.k8s.io/v1"
+DEVICE_ID = "amd.com/gpu.device-id"
+GPU = "amd.com/gpu"
 
 
 async def bind_chart_rbac(api: KubeApi) -> None:
@@ -57,11 +59,13 @@ async def bind_chart_rbac(api: KubeApi) -> None:
         )
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+async def add_gpu_node(api: KubeApi, name: str, device_id: str = "74a1", count: int = 8) -> None:
+    """A node with the AMD GPU operator's device-id label and `count` allocatable GPUs (74a1 is
+    an MI300X), its status written as a kubelet would: no kubelet runs on the test control plane."""
+    node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": {DEVICE_ID: device_id}}}
+    made = json.loads(await api.request("POST", "/api/v1/nodes", body=node))
+    made["status"] = {"capacity": {GPU: str(count)}, "allocatable": {GPU: str(count)}}
+    await api.request("PUT", f"/api/v1/nodes/{name}/status", body=made)
 
 
 class OperatorProcess:
@@ -75,7 +79,7 @@ class OperatorProcess:
         *,
         log_name: str = "aim-bench-operator.log",
     ) -> None:
-        self.metrics_port, self.health_port = free_port(), free_port()
+        self.metrics_port, self.health_port = free_ports(2)
         argv = [
             sys.executable, "-m", "aim_engine.cli", "run",
             "--kubeconfig", str(kube.operator_kubeconfig_path),
