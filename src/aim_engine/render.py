@@ -151,15 +151,16 @@ def clean(obj: Mapping[str, Any]) -> dict[str, Any]:
         ]
     out["metadata"] = meta
     if "status" in out:
-        out["status"] = _without(out["status"], ("uid", "lastTransitionTime"))
+        out["status"] = without_keys(out["status"], ("uid", "lastTransitionTime"))
     return out
 
 
-def _without(value: Any, keys: tuple[str, ...]) -> Any:
+def without_keys(value: Any, keys: tuple[str, ...]) -> Any:
+    """`value` with `keys` left out of every mapping in it, at any depth."""
     if isinstance(value, dict):
-        return {k: _without(v, keys) for k, v in value.items() if k not in keys}
+        return {k: without_keys(v, keys) for k, v in value.items() if k not in keys}
     if isinstance(value, list):
-        return [_without(v, keys) for v in value]
+        return [without_keys(v, keys) for v in value]
     return value
 
 

@@ -203,6 +203,12 @@ def spawn(
     return proc
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a live process has used so far (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def kill_group(pid: int, sig: int = signal.SIGKILL) -> None:
     """Signal the process group led by ``pid`` (each component is started as a group leader)."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -899,6 +905,16 @@ class ControlPlane:
         timings["total"] = time.monotonic() - t0
         (workdir / "info.json").write_text(info.to_json())
         return info
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU seconds used so far by each component still running (etcd, kube-apiserver,
+        kube-controller-manager), for benchmarks that ask where the machine's time went."""
+        names = ("etcd", "kube-apiserver", "kube-controller-manager")
+        return {
+            name: process_cpu_seconds(proc.pid)
+            for name, proc in zip(names, self._procs, strict=False)
+            if proc.poll() is None
+        }
 
     # -- stop ----------------------------------------------------------------------------------
 

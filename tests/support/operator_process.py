@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -22,7 +21,7 @@ import yaml
 
 from aim_engine.runtime.kube_api import KubeApi
 from tests.support.aim_operator import CHART_FILES, OPERATOR_NAMESPACE
-from tests.support.kube import OPERATOR_USER, KubeCluster, free_ports
+from tests.support.kube import OPERATOR_USER, KubeCluster, free_ports, process_cpu_seconds
 
 RBAC = "/apis/rbac.authorization.k8s.io/v1"
 DEVICE_ID = "amd.com/gpu.device-id"
@@ -126,10 +125,7 @@ class OperatorProcess:
         """(peak RSS MiB, CPU seconds) of the operator process so far."""
         status = Path(f"/proc/{self.process.pid}/status").read_text()
         peak = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:"))
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        ticks = os.sysconf("SC_CLK_TCK")
-        cpu = (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
-        return peak / 1024, cpu
+        return peak / 1024, process_cpu_seconds(self.process.pid)
 
     def kill(self) -> None:
         """SIGKILL: no graceful stop, no lease release, writes cut off wherever they were."""
