@@ -13,7 +13,9 @@ from tests.support.kube import KubeCluster
 TEST_FIELD_MANAGER = "aim-engine-tests"
 
 
-def admin_api(kube: KubeCluster, *, impersonate: str | None = None) -> KubeApi:
+def admin_api(
+    kube: KubeCluster, *, impersonate: str | None = None, http2: bool = False, timeout: float = 30.0
+) -> KubeApi:
     """A client as the admin (system:masters), or as `impersonate` with that user's RBAC.
 
     The API server names the field manager of writes without `fieldManager` after the user
@@ -26,9 +28,10 @@ def admin_api(kube: KubeCluster, *, impersonate: str | None = None) -> KubeApi:
         base_url=kube.server,
         verify=verify,
         headers=headers,
-        timeout=30.0,
+        timeout=timeout,
         trust_env=False,
         limits=POOL_LIMITS,
+        http2=http2,
     )
     return KubeApi(client, user_agent=None if impersonate else TEST_FIELD_MANAGER)
 

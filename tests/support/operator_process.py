@@ -110,16 +110,24 @@ class OperatorProcess:
                 await asyncio.sleep(0.1)
         raise SystemExit(f"the operator was not ready within a minute; see {self.log_path}")
 
-    async def registry_requests(self) -> int:
+    async def metric(self, name: str, label: str | None = None) -> dict[str, float]:
+        """Samples of one counter from /metrics, summed by the value of `label` ("" when None)."""
         async with httpx2.AsyncClient() as client:
             text = (await client.get(f"http://127.0.0.1:{self.metrics_port}/metrics")).text
-        return int(
-            sum(
-                float(line.rsplit(" ", 1)[1])
-                for line in text.splitlines()
-                if line.startswith("aim_engine_registry_requests_total{")
-            )
-        )
+        found: dict[str, float] = {}
+        for line in text.splitlines():
+            if not line.startswith(name + "{"):
+                continue
+            labels, value = line[len(name) + 1 :].rsplit(" ", 1)
+            key = ""
+            if label is not None:
+                key = next((p.split("=", 1)[1].strip('"') for p in labels.rstrip("}").split(",")
+                            if p.split("=", 1)[0] == label), "")  # fmt: skip
+            found[key] = found.get(key, 0.0) + float(value)
+        return found
+
+    async def registry_requests(self) -> int:
+        return int(sum((await self.metric("aim_engine_registry_requests_total")).values()))
 
     def usage(self) -> tuple[float, float]:
         """(peak RSS MiB, CPU seconds) of the operator process so far."""
