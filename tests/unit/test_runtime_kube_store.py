@@ -97,6 +97,22 @@ async def test_apply_sends_a_forced_server_side_apply_with_the_owner_reference()
     assert result.metadata.resource_version == "99"
 
 
+async def test_a_write_whose_watch_event_came_first_is_not_parsed_again() -> None:
+    rec = Recorder()
+    store = make_store(rec)
+    from_watch = ConfigMap.new("c", "ns", data={"a": "1"})
+    from_watch.metadata.resource_version = "99"  # the version the Recorder's response carries
+    store._caches[ConfigMap].put(from_watch)
+    result = await store.apply(ConfigMap.new("c", "ns", data={"a": "2"}))
+    assert len(rec.requests) == 1
+    assert result is from_watch  # the cached object of that version, as it is
+    # A response newer than the cache is parsed and written through.
+    from_watch.metadata.resource_version = "98"
+    newer = await store.apply(ConfigMap.new("c", "ns", data={"a": "2"}))
+    assert newer is not from_watch and newer.data == {"a": "2"}
+    assert store.get(ConfigMap, "c", "ns") is newer
+
+
 async def test_apply_is_skipped_when_the_cache_shows_nothing_would_change() -> None:
     rec = Recorder()
     store = make_store(rec)

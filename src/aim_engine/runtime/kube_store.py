@@ -21,7 +21,7 @@ from aim_engine.runtime.fields import (
     merge_patch,
     status_dump,
 )
-from aim_engine.runtime.informer import Informer, slim_managed_fields
+from aim_engine.runtime.informer import Informer, raw_key, slim_managed_fields
 from aim_engine.runtime.kube_api import APPLY_PATCH, MERGE_PATCH, KubeApi
 from aim_engine.runtime.metrics import RuntimeMetrics
 from aim_engine.runtime.resources import collection_path, kind_label, object_key, object_path
@@ -169,11 +169,17 @@ class KubeStore(CachedStore):
         await self.api.request("POST", collection_path(Event, namespace), body=body)
 
     def _absorb(self, kind: type[K], raw: bytes) -> K:
-        """Parse a write's response and write it through to the cache."""
+        """Parse a write's response and write it through to the cache. When the watch event of
+        the write got here first (as often as not under load), the cache already holds this very
+        version: it is returned as it is, without validating the response a second time."""
         data = _decode.decode(raw)
+        cache: KindCache[K] | None = self._caches.get(kind)
+        key, version = raw_key(data)
+        cached = cache.get(key) if cache is not None else None
+        if cached is not None and version is not None and version == cached.metadata.resource_version:
+            return cached
         slim_managed_fields(data, self.field_manager)
         obj = kind.model_validate(data)
-        cache = self._caches.get(kind)
         if cache is not None:
             cache.put(obj)
         return obj
