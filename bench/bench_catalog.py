@@ -445,19 +445,27 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         plane.stop()
 
 
+TIMES = "\N{MULTIPLICATION SIGN}"  # the README's tables write sizes and ratios with it
+
+
 def table_row(result: dict[str, Any]) -> str:
+    """One row of the README's table (the columns of its header there)."""
+    reconciles = result.get("reconcilesPerModel", {})
     columns = [
-        f"{result['models']} x {result['deploymentsPerImage']}",
+        f"{result['models']:,} {TIMES} {result['deploymentsPerImage']} ({result['uniqueImages']})",
         f"{result['secondsToAllReady']} s",
         f"{result['floorSeconds']} s",
-        f"{result['ratioToFloor']}x",
+        f"{result['ratioToFloor']}{TIMES}",
+        f"{result.get('floorMinimalObjectsSeconds', '-')} s",
+        f"{result.get('ratioToMinimalFloor', '-')}{TIMES}",
         result["writesPerModel"],
-        result["writesAtRest"],
+        f"{result['writesAtRest']} in {result['restSeconds']:g} s",
         result["writesOnResync"],
         result["registryRequestsPerUniqueImage"],
-        f"{result['operatorPeakRssMiB']} MiB",
+        f"{result['operatorPeakRssMiB']:.0f} MiB",
         f"{result['operatorCpuSecondsToReady']} s",
-        f"{result['modelsWithAnEarlierStatusPercent']} %",
+        f"{result['modelsWithAnEarlierStatusPercent']:g} %",
+        ", ".join(str(reconciles[k]) for k in ("clustermodel", "clusterservicetemplate") if k in reconciles),
     ]
     return "| " + " | ".join(str(c) for c in columns) + " |"
 
@@ -472,7 +480,11 @@ def plot(results: list[dict[str, Any]], path: Path) -> None:
     sizes = [r["models"] for r in results]
     figure, axes = plt.subplots(figsize=(6.4, 4.0), dpi=100)
     axes.plot(sizes, [r["secondsToAllReady"] for r in results], "o-", label="aim-engine operator")
-    axes.plot(sizes, [r["floorSeconds"] for r in results], "s--", label="floor (bare client, same writes)")
+    floor_seconds = [r["floorSeconds"] for r in results]
+    axes.plot(sizes, floor_seconds, "s--", label="floor (bare client, the same objects)")
+    if all("floorMinimalObjectsSeconds" in r for r in results):
+        minimal_floor = [r["floorMinimalObjectsSeconds"] for r in results]
+        axes.plot(sizes, minimal_floor, "^:", label="minimal floor (nearly empty objects)")
     for r in results:
         point = (r["models"], r["secondsToAllReady"])
         axes.annotate(f"{r['ratioToFloor']}x", point, textcoords="offset points", xytext=(-10, 8))
