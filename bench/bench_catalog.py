@@ -41,7 +41,7 @@ from tests.support.aim_operator import OPERATOR_NAMESPACE
 from tests.support.api import admin_api
 from tests.support.kube import OPERATOR_USER, ControlPlane, KubeCluster, default_crd_files, ensure_namespace
 from tests.support.oci_images import ImageBuilder, ImageSpec
-from tests.support.operator_process import DEVICE_ID, GPU, OperatorProcess, add_gpu_node, bind_chart_rbac
+from tests.support.operator_process import OperatorProcess, add_gpu_node, bind_chart_rbac, gpu_node_document
 from tests.support.registries import RegistryFleet
 
 from aim_engine.controllers.settings import ControllerSettings
@@ -99,17 +99,9 @@ def catalog(prefix: str, models: int, images: list[str]) -> list[dict[str, Any]]
     ]
 
 
-def gpu_node_documents() -> list[dict[str, Any]]:
-    """The benchmark's GPU nodes as YAML documents (for render), the same as `add_gpu_node`."""
-    return [
-        {
-            "apiVersion": "v1",
-            "kind": "Node",
-            "metadata": {"name": f"bench-{gpu.lower()}", "labels": {DEVICE_ID: device}},
-            "status": {"capacity": {GPU: "8"}, "allocatable": {GPU: "8"}},
-        }
-        for gpu, device in GPU_NODES
-    ]
+def gpu_nodes() -> list[tuple[str, str]]:
+    """(name, AMD device id) of the benchmark's GPU nodes."""
+    return [(f"bench-{gpu.lower()}", device) for gpu, device in GPU_NODES]
 
 
 @dataclass
@@ -129,7 +121,8 @@ async def operator_objects(
     """What the operator makes of the catalog, from its own reconcilers run offline (`render`,
     inspecting the same images in the same registry): so the floor writes the same objects,
     byte for byte in size, and not smaller stand-ins that the API server handles faster."""
-    documents = [("bench", d) for d in [*gpu_node_documents(), *catalog(prefix, models, images)]]
+    nodes = [gpu_node_document(name, device) for name, device in gpu_nodes()]
+    documents = [("bench", d) for d in [*nodes, *catalog(prefix, models, images)]]
     settings = ControllerSettings(registry=RegistrySettings(ca_bundle=ca_bundle))
     rendered = await render(documents, settings=settings)
     objects = rendered.store.objects()
@@ -144,13 +137,14 @@ async def operator_objects(
                 "spec": obj["spec"],
             }
             templates.setdefault(obj["spec"]["modelName"], []).append((body, obj["status"]))
+    statuses = {o["metadata"]["name"]: o.get("status") for o in objects if o["kind"] == "AIMClusterModel"}
     floor_models = []
     for model in catalog(prefix, models, images):
         name = model["metadata"]["name"]
-        live = next(o for o in objects if o["kind"] == "AIMClusterModel" and o["metadata"]["name"] == name)
-        if (live.get("status") or {}).get("status") != "Ready":
-            raise SystemExit(f"render did not make {name} Ready: {live.get('status')}")
-        floor_models.append(FloorModel(model, live["status"], templates.get(name, [])))
+        status = statuses.get(name) or {}
+        if status.get("status") != "Ready":
+            raise SystemExit(f"render did not make {name} Ready: {status}")
+        floor_models.append(FloorModel(model, status, templates.get(name, [])))
     return floor_models
 
 
@@ -328,8 +322,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 spec = ImageSpec(labels={**labels, "bench.index": str(i)})
                 builder.push_image(f"bench/model-{i}", "1.0.0", spec)
                 images.append(endpoint.image(f"bench/model-{i}", "1.0.0"))
-        for gpu, device in GPU_NODES:
-            await add_gpu_node(api, f"bench-{gpu.lower()}", device)
+        for name, device in gpu_nodes():
+            await add_gpu_node(api, name, device)
 
         # The floor's models are named floor-N: as long as bench-N, so its objects are as big.
         same = await operator_objects("floor", args.models, images, registries.ca_bundle)

@@ -15,9 +15,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx2
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from aim_engine.runtime.kube_api import KubeApi
 from tests.support.aim_operator import CHART_FILES, OPERATOR_NAMESPACE
@@ -58,12 +60,24 @@ async def bind_chart_rbac(api: KubeApi) -> None:
         )
 
 
-async def add_gpu_node(api: KubeApi, name: str, device_id: str = "74a1", count: int = 8) -> None:
+def gpu_node_document(name: str, device_id: str = "74a1", count: int = 8) -> dict[str, Any]:
     """A node with the AMD GPU operator's device-id label and `count` allocatable GPUs (74a1 is
-    an MI300X), its status written as a kubelet would: no kubelet runs on the test control plane."""
-    node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": {DEVICE_ID: device_id}}}
+    an MI300X), status included: as YAML for render, or for `add_gpu_node`."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": name, "labels": {DEVICE_ID: device_id}},
+        "status": {"capacity": {GPU: str(count)}, "allocatable": {GPU: str(count)}},
+    }
+
+
+async def add_gpu_node(api: KubeApi, name: str, device_id: str = "74a1", count: int = 8) -> None:
+    """`gpu_node_document` on the cluster, its status written as a kubelet would: no kubelet runs
+    on the test control plane."""
+    node = gpu_node_document(name, device_id, count)
+    status = node.pop("status")
     made = json.loads(await api.request("POST", "/api/v1/nodes", body=node))
-    made["status"] = {"capacity": {GPU: str(count)}, "allocatable": {GPU: str(count)}}
+    made["status"] = status
     await api.request("PUT", f"/api/v1/nodes/{name}/status", body=made)
 
 
@@ -111,19 +125,15 @@ class OperatorProcess:
         raise SystemExit(f"the operator was not ready within a minute; see {self.log_path}")
 
     async def metric(self, name: str, label: str | None = None) -> dict[str, float]:
-        """Samples of one counter from /metrics, summed by the value of `label` ("" when None)."""
+        """Samples named `name` from /metrics, summed by the value of `label` ("" when None)."""
         async with httpx2.AsyncClient() as client:
             text = (await client.get(f"http://127.0.0.1:{self.metrics_port}/metrics")).text
         found: dict[str, float] = {}
-        for line in text.splitlines():
-            if not line.startswith(name + "{"):
-                continue
-            labels, value = line[len(name) + 1 :].rsplit(" ", 1)
-            key = ""
-            if label is not None:
-                key = next((p.split("=", 1)[1].strip('"') for p in labels.rstrip("}").split(",")
-                            if p.split("=", 1)[0] == label), "")  # fmt: skip
-            found[key] = found.get(key, 0.0) + float(value)
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == name:
+                    key = sample.labels.get(label, "") if label is not None else ""
+                    found[key] = found.get(key, 0.0) + sample.value
         return found
 
     async def registry_requests(self) -> int:
