@@ -15,6 +15,7 @@ from aim_engine.runtime.kube_api import KubeApi
 from tests.support.aim_api import V1, create, model_body
 from tests.support.aim_operator import GROUP, RunningOperator
 from tests.support.kube import KubeCluster
+from tests.support.waiting import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group(GROUP), pytest.mark.timeout(300)]
 
@@ -34,13 +35,6 @@ async def count(api: KubeApi, plural: str, selector: str) -> int:
         await api.request("GET", f"{V1}/{plural}", params={"labelSelector": selector, "limit": "5000"})
     )
     return len(raw["items"])
-
-
-async def until(check: object, what: str, within: float) -> None:
-    deadline = time.monotonic() + within
-    while not await check():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"timed out after {within:.0f} s waiting for {what}"
-        await asyncio.sleep(0.5)
 
 
 async def test_deleting_a_thousand_models_at_once(
@@ -74,7 +68,7 @@ async def test_deleting_a_thousand_models_at_once(
         )
         return all((m.get("status") or {}).get("status") for m in raw["items"])
 
-    await until(templates_made, "every model's status", within=180)
+    await eventually(templates_made, bool, within=180, what="every model's status", interval=0.5)
     mark = kube.audit.mark()
     began = time.monotonic()
     await api.request("DELETE", f"{V1}/aimclustermodels", params={"labelSelector": selector})
@@ -85,7 +79,9 @@ async def test_deleting_a_thousand_models_at_once(
         )
         return not [t for t in raw["items"] if t["metadata"]["name"].startswith(storm)]
 
-    await until(templates_gone, "the templates to be garbage-collected", within=120)
+    await eventually(
+        templates_gone, bool, within=120, what="the templates to be garbage-collected", interval=0.5
+    )
     gone_after = time.monotonic() - began
     assert await count(api, "aimclustermodels", selector) == 0
 
