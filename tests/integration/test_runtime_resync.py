@@ -80,7 +80,9 @@ async def test_a_full_resync_of_1000_unchanged_objects_writes_nothing(
             "aim_engine_api_writes_skipped_total", {"verb": "apply", "kind": "ConfigMap"}
         )
 
-    writes = kube.audit.writes(user=kube.operator_user, since=mark)
+    # Only this namespace: under -n 2 another test's operator (leader election) may be writing
+    # as the same user at the same time.
+    writes = kube.audit.writes(user=kube.operator_user, namespace=namespace, since=mark)
     print(
         f"\n{COUNT} gadgets: created in {created:.1f}s; converged in {converge:.1f}s "
         f"({COUNT / converge:.0f}/s, {first_writes} writes); full requeue settled in {resync:.1f}s; "
