@@ -10,7 +10,9 @@ over the images), and measures:
   models and templates and writing their statuses, on the same API server in the same run;
 * API writes by the operator (audit log), per model, while settling, at rest and on a forced
   resync of every object (both should be 0);
-* registry requests per unique image digest (the operator's own counter, from /metrics);
+* registry requests per unique image digest (the operator's own counter, from /metrics): the
+  requests a registry answered; attempts that got no answer (the HTTPS try at the plain-HTTP
+  loopback registry, refused in the TLS handshake) are reported beside them;
 * the operator's peak resident memory and CPU seconds: it runs as its own process
   (`aim-engine run`, as the chart runs it), with the chart's RBAC bound to its identity, so
   neither the harness nor the floor shares its memory or its event loop.
@@ -380,7 +382,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         rest_mark = kube.audit.mark()
         await asyncio.sleep(args.rest)
         at_rest = operator_writes(kube.audit.path, rest_mark)
-        registry_requests = await operator.registry_requests()
+        registry_requests, registry_unanswered = await operator.registry_requests()
         reconciles = await operator.metric("aim_engine_reconcile_total", "controller")
         peak_rss, cpu_total = operator.usage()
         await watch.stop()
@@ -415,6 +417,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             "writesOnResync": sum(resync.values()),
             "reconcilesPerModel": {k: round(v / args.models, 2) for k, v in sorted(reconciles.items())},
             "registryRequests": registry_requests,
+            "registryAttemptsUnanswered": registry_unanswered,
             "registryRequestsPerUniqueImage": round(registry_requests / args.images, 2),
             "operatorPeakRssMiB": round(peak_rss, 1),
             "operatorCpuSecondsToReady": round(cpu_at_ready - cpu_at_start, 1),

@@ -136,8 +136,13 @@ class OperatorProcess:
                     found[key] = found.get(key, 0.0) + sample.value
         return found
 
-    async def registry_requests(self) -> int:
-        return int(sum((await self.metric("aim_engine_registry_requests_total")).values()))
+    async def registry_requests(self) -> tuple[int, int]:
+        """(requests a registry answered, attempts that got no answer). The second are mostly
+        the one HTTPS attempt at a plain-HTTP loopback registry, which fails in the TLS
+        handshake before any request is sent."""
+        by_outcome = await self.metric("aim_engine_registry_requests_total", "outcome")
+        failed = by_outcome.pop("error", 0.0)
+        return int(sum(by_outcome.values())), int(failed)
 
     def usage(self) -> tuple[float, float]:
         """(peak RSS MiB, CPU seconds) of the operator process so far."""
