@@ -21,6 +21,7 @@ from aim_engine.runtime.informer import PARTIAL_LIST, Informer
 from aim_engine.runtime.kube_api import KubeApi
 from aim_engine.runtime.metrics import RuntimeMetrics
 from aim_engine.runtime.store import ChangeEvent
+from aim_engine.runtime.transport import HttpxTransport
 from aim_engine.runtime.workqueue import ExponentialBackoff
 from tests.unit.test_runtime_kinds import Gadget
 
@@ -129,7 +130,7 @@ class Harness:
     def __init__(self, server: FakeServer) -> None:
         self.server = server
         client = httpx2.AsyncClient(transport=httpx2.MockTransport(server.handle), base_url="http://fake")
-        self.api = KubeApi(client)
+        self.api = KubeApi(HttpxTransport(client))
         self.cache: KindCache[Gadget] = KindCache(Gadget)
         self.events: list[tuple[str, str, int]] = []
         self.cache.subscribe(self._record)
@@ -322,7 +323,9 @@ async def test_metadata_only_kinds_ask_for_metadata_and_keep_no_annotations() ->
             200, json={"kind": "PartialObjectMetadataList", "metadata": {}, "items": [item]}
         )
 
-    api = KubeApi(httpx2.AsyncClient(transport=httpx2.MockTransport(handle), base_url="http://fake"))
+    api = KubeApi(
+        HttpxTransport(httpx2.AsyncClient(transport=httpx2.MockTransport(handle), base_url="http://fake"))
+    )
     cache: KindCache[SecretMetadata] = KindCache(SecretMetadata)
     informer = Informer(api, cache, field_manager="aim-engine", metrics=RuntimeMetrics(CollectorRegistry()))
     await informer._list()

@@ -16,6 +16,7 @@ from aim_engine.api.core import Secret
 from aim_engine.api.meta import ApiModel, KubeObject
 from aim_engine.runtime import Conflict, KindNotWatched, KubeApi, KubeStore, RuntimeMetrics
 from aim_engine.runtime.fields import build_fields_v1, field_set_view
+from aim_engine.runtime.transport import HttpxTransport
 from tests.unit.test_runtime_kinds import ConfigMap, Gadget, GadgetSpec, GadgetStatus
 
 
@@ -47,7 +48,7 @@ class Recorder:
 
 def make_store(recorder: Recorder) -> KubeStore:
     client = httpx2.AsyncClient(transport=httpx2.MockTransport(recorder.handle), base_url="http://fake")
-    store = KubeStore(KubeApi(client), metrics=RuntimeMetrics(CollectorRegistry()))
+    store = KubeStore(KubeApi(HttpxTransport(client)), metrics=RuntimeMetrics(CollectorRegistry()))
     store.watch(Gadget)
     store.watch(ConfigMap)
     return store

@@ -39,6 +39,10 @@ class Gone(ApiError):
     """410: the resourceVersion a watch or list continued from was compacted away."""
 
 
+class ApiUnreachable(ControllerRuntimeError, ConnectionError):
+    """No answer from the API server: connection refused or reset, TLS failure, timeout."""
+
+
 class KindNotWatched(ControllerRuntimeError):
     """A cached read of a kind nobody registered: the cache cannot answer it.
 

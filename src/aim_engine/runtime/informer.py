@@ -231,8 +231,8 @@ class Informer(Generic[K]):
         # once a minute) and the server-side timeout end healthy streams well before it.
         async with self._api.stream(
             self._path, params, read_timeout=timeout + 60.0, accept=self._watch_accept
-        ) as response:
-            async for line in response.aiter_lines():
+        ) as lines:
+            async for line in lines:
                 if line:
                     self._handle(_decode_event.decode(line))
 

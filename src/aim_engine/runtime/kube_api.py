@@ -1,4 +1,5 @@
-"""The few raw API requests the runtime makes, on lightkube's configuration and httpx2 stack.
+"""The few raw API requests the runtime makes, on lightkube's configuration (see `transport`
+for how they travel).
 
 lightkube's own watch cannot ask for bookmarks and hides 410 Gone inside a retry loop, and
 its typed models are not our pydantic types, so the runtime issues requests itself: the
@@ -8,9 +9,8 @@ from lightkube's kubeconfig handling, and responses are decoded with msgspec/pyd
 
 from __future__ import annotations
 
-import dataclasses
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -22,6 +22,7 @@ from lightkube.config.kubeconfig import KubeConfig, SingleConfig
 
 from aim_engine import __version__
 from aim_engine.runtime.errors import ApiError, api_error
+from aim_engine.runtime.transport import AiohttpTransport, HeaderAuth, HttpxTransport, Transport
 
 APPLY_PATCH = "application/apply-patch+yaml"
 MERGE_PATCH = "application/merge-patch+json"
@@ -53,27 +54,11 @@ def status_error(code: int, body: bytes) -> ApiError:
     return api_error(status.code or code, status.reason, status.message)
 
 
-# Keep as many connections alive as run at once: with httpx's default (20 kept alive) a burst
-# of concurrent writes (workers x a model's templates) closed the surplus connections after
-# each request and paid a TLS handshake for the next one: about 900 handshakes for 300 models.
-POOL_LIMITS = httpx2.Limits(max_connections=128, max_keepalive_connections=128)
-
-
 class KubeApi:
     """A thin async client: JSON in, bytes out, errors as `ApiError` subclasses."""
 
-    def __init__(
-        self,
-        client: httpx2.AsyncClient,
-        *,
-        close_client: bool = True,
-        user_agent: str | None = None,
-        stream_client: httpx2.AsyncClient | None = None,
-    ) -> None:
-        self._client = client
-        self._stream_client = stream_client or client
-        """Watches: long-lived streams, kept off the HTTP/2 connection (see `from_config`)."""
-        self._close_client = close_client
+    def __init__(self, transport: Transport, *, user_agent: str | None = None) -> None:
+        self._transport = transport
         # The API server names the field manager of writes without `fieldManager` after the
         # user agent's first word: keep it "aim-engine" for the operator.
         agent = user_agent or f"aim-engine/{__version__}"
@@ -86,9 +71,9 @@ class KubeApi:
         *,
         timeout: float = 10.0,
         user_agent: str | None = None,
-        http2: bool = True,
     ) -> KubeApi:
-        """Connect with a lightkube configuration (None: as `load_config()`)."""
+        """Connect with a lightkube configuration (None: as `load_config()`): its server, TLS
+        (CA, client certificate) and credentials, over aiohttp (see `transport`)."""
         if config is None:
             config = load_config()
         elif isinstance(config, KubeConfig):
@@ -96,18 +81,10 @@ class KubeApi:
             if single is None:
                 raise ValueError("kubeconfig has no usable context")
             config = single
-        params = ConnectionParams(timeout=httpx2.Timeout(timeout), trust_env=False, http2=http2)
-        # Requests over HTTP/2 share one TLS connection. Over HTTP/1.1 each concurrent request
-        # needs its own, and picking one from a pool of a hundred cost about 15 % of the
-        # operator's CPU at 1,000 models (py-spy). Watches stay on HTTP/1.1, one connection
-        # each: long-lived streams multiplexed with everything else stalled other responses
-        # on httpcore's HTTP/2 connection (LISTs never completed at 100 models).
-        client = httpx2.AsyncClient(**params.httpx_params(config), limits=POOL_LIMITS)
-        if not http2:
-            return cls(client, user_agent=user_agent)
-        streams = dataclasses.replace(params, http2=False)
-        stream_client = httpx2.AsyncClient(**streams.httpx_params(config), limits=POOL_LIMITS)
-        return cls(client, user_agent=user_agent, stream_client=stream_client)
+        params = ConnectionParams(trust_env=False).httpx_params(config)
+        server: str = params["base_url"]
+        auth = HeaderAuth(params["auth"], server)
+        return cls(AiohttpTransport(server, params["verify"], auth, timeout=timeout), user_agent=user_agent)
 
     @classmethod
     def from_lightkube(cls, client: lightkube.AsyncClient) -> KubeApi:
@@ -117,25 +94,23 @@ class KubeApi:
         the base URL, TLS and authentication of the client's configuration.
         """
         inner: httpx2.AsyncClient = client._client._client
-        return cls(inner, close_client=False)
+        return cls(HttpxTransport(inner, close_client=False))
 
     async def close(self) -> None:
-        if self._close_client:
-            await self._client.aclose()
-            if self._stream_client is not self._client:
-                await self._stream_client.aclose()
+        await self._transport.close()
 
     async def request(
         self,
         method: str,
         path: str,
         *,
-        params: Mapping[str, str] | None = None,
+        params: dict[str, str] | None = None,
         body: Any = None,
         content_type: str = "application/json",
         accept: str | None = None,
     ) -> bytes:
-        """Send one request; the response body on 2xx, else raise the matching ApiError."""
+        """Send one request; the response body on 2xx, else raise the matching ApiError
+        (`ApiUnreachable` when no answer came)."""
         headers = dict(self._headers)
         if accept:
             headers["Accept"] = accept
@@ -143,21 +118,21 @@ class KubeApi:
         if body is not None:
             content = _encode(body)
             headers["Content-Type"] = content_type
-        response = await self._client.request(method, path, params=params, content=content, headers=headers)
-        if response.status_code >= 400:
-            raise status_error(response.status_code, response.content)
-        return response.content
+        answer = await self._transport.send(method, path, params=params, content=content, headers=headers)
+        if answer.status >= 400:
+            raise status_error(answer.status, answer.body)
+        return answer.body
 
     @asynccontextmanager
     async def stream(
-        self, path: str, params: Mapping[str, str], *, read_timeout: float | None, accept: str | None = None
-    ) -> AsyncIterator[httpx2.Response]:
-        """A streaming GET (watch); raises the matching ApiError on an error status."""
-        timeout = httpx2.Timeout(10.0, read=read_timeout)
+        self, path: str, params: dict[str, str], *, read_timeout: float | None, accept: str | None = None
+    ) -> AsyncIterator[AsyncIterator[bytes]]:
+        """A streaming GET (a watch): its body as lines without the newline. Raises the
+        matching ApiError on an error status."""
         headers = {**self._headers, "Accept": accept} if accept else self._headers
-        async with self._stream_client.stream(
-            "GET", path, params=params, headers=headers, timeout=timeout
-        ) as response:
-            if response.status_code >= 400:
-                raise status_error(response.status_code, await response.aread())
-            yield response
+        async with self._transport.stream(
+            path, params=params, headers=headers, read_timeout=read_timeout
+        ) as s:
+            if s.status >= 400:
+                raise status_error(s.status, await s.read())
+            yield s.lines
