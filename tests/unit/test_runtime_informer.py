@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry
 from aim_engine.api.core import SecretMetadata
 from aim_engine.api.meta import ObjectKey
 from aim_engine.runtime.cache import KindCache
-from aim_engine.runtime.informer import PARTIAL_LIST, Informer
+from aim_engine.runtime.informer import PARTIAL_LIST, Informer, shared_field_set, slim_managed_fields
 from aim_engine.runtime.kube_api import KubeApi
 from aim_engine.runtime.metrics import RuntimeMetrics
 from aim_engine.runtime.store import ChangeEvent
@@ -336,3 +336,31 @@ async def test_metadata_only_kinds_ask_for_metadata_and_keep_no_annotations() ->
     assert (secret.kind, secret.namespace, secret.name) == ("Secret", "ml-team", "pull")
     assert "c2VjcmV0" not in secret.model_dump_json()
     assert secret.metadata.annotations is None and secret.metadata.labels is None
+
+
+def test_equal_field_sets_of_parsed_objects_are_one_object() -> None:
+    """The templates of one model own the same fields: the cache keeps one tree for them."""
+    fields = {"f:metadata": {"f:labels": {"f:a": {}}}, "f:spec": {"f:size": {}}}
+    parsed = []
+    for name in ("a", "b"):
+        data = {
+            "metadata": {
+                "name": name,
+                "managedFields": [
+                    {
+                        "manager": "aim-engine",
+                        "operation": "Apply",
+                        "fieldsV1": json.loads(json.dumps(fields)),
+                    },
+                    {"manager": "aim-engine", "operation": "Update", "subresource": "status"},
+                ],
+            }
+        }
+        slim_managed_fields(data, "aim-engine")
+        parsed.append(data["metadata"]["managedFields"])
+    first, second = parsed
+    assert first == second == [{"manager": "aim-engine", "operation": "Apply", "fieldsV1": fields}]
+    assert first[0]["fieldsV1"] is second[0]["fieldsV1"]
+    other: dict[str, Any] = {"f:spec": {"f:other": {}}}
+    assert shared_field_set(json.loads(json.dumps(other))) is not first[0]["fieldsV1"]
+    assert shared_field_set("not a tree") == "not a tree"
