@@ -26,9 +26,10 @@ import httpx2
 
 from aim_engine.runtime.errors import ApiUnreachable
 
-# As many connections as requests run at once (workers x a model's templates, plus watches):
-# over HTTP/1.1 each concurrent request holds its own.
-MAX_CONNECTIONS = 128
+# Over HTTP/1.1 each request in flight holds a connection, and each TLS connection costs about
+# 256 KiB of memory (asyncio's SSL protocol buffer): requests beyond this many wait for one.
+# Watches hold theirs for minutes, so they have their own pool (one connection per informer).
+MAX_CONNECTIONS = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,12 +141,19 @@ class AiohttpTransport:
         self._auth = auth
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
+        self._stream_session: aiohttp.ClientSession | None = None
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
             connector = aiohttp.TCPConnector(ssl=self._ssl, limit=MAX_CONNECTIONS)
             self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
         return self._session
+
+    def _streams(self) -> aiohttp.ClientSession:
+        if self._stream_session is None:
+            connector = aiohttp.TCPConnector(ssl=self._ssl, limit=0)  # one per watch, no cap
+            self._stream_session = aiohttp.ClientSession(connector=connector)
+        return self._stream_session
 
     async def _headers(self, headers: dict[str, str]) -> dict[str, str]:
         value = await self._auth.header()
@@ -185,7 +193,7 @@ class AiohttpTransport:
         timeout = aiohttp.ClientTimeout(total=None, connect=10.0, sock_read=read_timeout)
         sent = await self._headers(headers)
         try:
-            response = await self._client().get(url, params=params, headers=sent, timeout=timeout)
+            response = await self._streams().get(url, params=params, headers=sent, timeout=timeout)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise unreachable("GET", url, exc) from exc
         try:
@@ -201,9 +209,10 @@ class AiohttpTransport:
                 response.close()
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        for session in (self._session, self._stream_session):
+            if session is not None:
+                await session.close()
+        self._session = self._stream_session = None
 
 
 async def _guarded(
