@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Protocol
@@ -30,6 +30,9 @@ from aim_engine.runtime.errors import ApiUnreachable
 # 256 KiB of memory (asyncio's SSL protocol buffer): requests beyond this many wait for one.
 # Watches hold theirs for minutes, so they have their own pool (one connection per informer).
 MAX_CONNECTIONS = 32
+
+# What aiohttp raises when no answer came: its own errors, and its timeouts (TimeoutError).
+_AIOHTTP_ERRORS = (aiohttp.ClientError, TimeoutError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,10 +101,16 @@ class HeaderAuth:
         if self._auth is not None and self._value is None:
             async with self._lock:
                 if self._value is None:
-                    flow = self._auth.async_auth_flow(httpx2.Request("GET", self._url))
-                    self._value = (await anext(flow)).headers.get("Authorization")
+                    flow, first = await self._start()
+                    self._value = first.headers.get("Authorization")
                     await flow.aclose()
         return self._value
+
+    async def _start(self) -> tuple[AsyncGenerator[httpx2.Request, httpx2.Response], httpx2.Request]:
+        """A new run of the auth flow, and the request it first sends (with the header)."""
+        assert self._auth is not None
+        flow = self._auth.async_auth_flow(httpx2.Request("GET", self._url))
+        return flow, await anext(flow)
 
     async def refresh(self, rejected: str | None) -> bool:
         """After a 401 answered `rejected`: whether a different header is now to be tried."""
@@ -110,8 +119,7 @@ class HeaderAuth:
         async with self._lock:
             if self._value != rejected:
                 return True  # another request refreshed it meanwhile
-            flow = self._auth.async_auth_flow(httpx2.Request("GET", self._url))
-            first = await anext(flow)
+            flow, first = await self._start()
             try:
                 retry = await flow.asend(httpx2.Response(401, request=first))
             except StopAsyncIteration:
@@ -179,7 +187,7 @@ class AiohttpTransport:
                     method, url, params=params, data=content, headers=sent
                 ) as response:
                     body = await response.read()
-            except (aiohttp.ClientError, TimeoutError) as exc:
+            except _AIOHTTP_ERRORS as exc:
                 raise unreachable(method, url, exc) from exc
             if response.status != 401 or not await self._auth.refresh(sent.get("Authorization")):
                 break
@@ -194,12 +202,12 @@ class AiohttpTransport:
         sent = await self._headers(headers)
         try:
             response = await self._streams().get(url, params=params, headers=sent, timeout=timeout)
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except _AIOHTTP_ERRORS as exc:
             raise unreachable("GET", url, exc) from exc
         try:
             if response.status == 401:
                 await self._auth.refresh(sent.get("Authorization"))  # for the next attempt
-            chunks = _guarded(response.content.iter_any(), "GET", url, (aiohttp.ClientError, TimeoutError))
+            chunks = _guarded(response.content.iter_any(), "GET", url, _AIOHTTP_ERRORS)
             yield Stream(response.status, split_lines(chunks), chunks)
         finally:
             # A stream given up midway (a cancelled watch) cannot go back to the pool.
