@@ -108,9 +108,12 @@ async def test_a_write_whose_watch_event_came_first_is_not_parsed_again() -> Non
     assert len(rec.requests) == 1
     assert result is from_watch  # the cached object of that version, as it is
     # A response newer than the cache is parsed and written through.
-    from_watch.metadata.resource_version = "98"
+    store = make_store(rec)
+    older = ConfigMap.new("c", "ns", data={"a": "1"})
+    older.metadata.resource_version = "98"
+    store._caches[ConfigMap].put(older)
     newer = await store.apply(ConfigMap.new("c", "ns", data={"a": "2"}))
-    assert newer is not from_watch and newer.data == {"a": "2"}
+    assert newer is not older and newer.data == {"a": "2"}
     assert store.get(ConfigMap, "c", "ns") is newer
 
 
