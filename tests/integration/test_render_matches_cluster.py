@@ -45,9 +45,13 @@ def _path(doc: dict[str, Any], *, collection: bool = False) -> str:
 
 async def apply_examples(api: KubeApi) -> list[dict[str, Any]]:
     """Create every example as a user would (kubectl create), Nodes' status through the status
-    subresource as a kubelet would report it."""
+    subresource as a kubelet would report it. Namespaces first, then runtime configs (as the
+    README advises): a service reconciled before the config it uses is in the operator's cache
+    deploys with the built-in defaults and is re-applied when the config arrives, which render,
+    seeing every object at once, never does (its InferenceService would be at generation 2)."""
     docs = [doc for _, doc in read_documents([str(EXAMPLES)])]
-    docs.sort(key=lambda d: d["kind"] != "Namespace")
+    rank = {"Namespace": 0, "AIMClusterRuntimeConfig": 1, "AIMRuntimeConfig": 1}
+    docs.sort(key=lambda d: rank.get(d["kind"], 2))
     for doc in docs:
         body = {k: v for k, v in doc.items() if k != "status"}
         await api.request("POST", _path(doc, collection=True), body=body)
