@@ -35,6 +35,7 @@ import signal
 import subprocess
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -150,12 +151,34 @@ async def operator_objects(
     return floor_models
 
 
-async def floor(api: KubeApi, objects: list[FloorModel], concurrency: int) -> float:
+CreateTemplate = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+WriteStatus = Callable[[str, dict[str, Any], dict[str, Any]], Awaitable[None]]
+
+
+async def floor(
+    api: KubeApi,
+    objects: list[FloorModel],
+    concurrency: int,
+    *,
+    create_template: CreateTemplate | None = None,
+    write_status: WriteStatus | None = None,
+) -> float:
     """The fastest bare client writing what the operator writes, in the order it must: each
     model, its templates (owned by it: the uid is only known once the model exists), their
     statuses, the model's status. POST and PUT (the cheapest verbs for the API server), no
     watches, no reads."""
     sem = asyncio.Semaphore(concurrency)
+
+    async def post_template(body: dict[str, Any]) -> dict[str, Any]:
+        raw = await api.request("POST", f"{V1}/aimclusterservicetemplates", body=body)
+        made: dict[str, Any] = json.loads(raw)
+        return made
+
+    async def put_status(path: str, made: dict[str, Any], status: dict[str, Any]) -> None:
+        await api.request("PUT", path, body={**made, "status": status})
+
+    create = create_template or post_template
+    write = write_status or put_status
 
     async def one(model: FloorModel) -> None:
         async with sem:
@@ -166,14 +189,11 @@ async def floor(api: KubeApi, objects: list[FloorModel], concurrency: int) -> fl
                 meta = template["metadata"]
                 owners = [{**ref, "uid": uid} for ref in meta.get("ownerReferences") or ()]
                 labelled = {**meta.get("labels", {}), "bench": "floor"}
-                body = {**template, "metadata": {**meta, "labels": labelled, "ownerReferences": owners}}
-                made = json.loads(await api.request("POST", f"{V1}/aimclusterservicetemplates", body=body))
-                made["status"] = status
-                path = f"{V1}/aimclusterservicetemplates/{meta['name']}/status"
-                await api.request("PUT", path, body=made)
-            created["status"] = model.status
+                metadata = {**meta, "labels": labelled, "ownerReferences": owners}
+                made = await create({**template, "metadata": metadata})
+                await write(f"{V1}/aimclusterservicetemplates/{meta['name']}/status", made, status)
             name = created["metadata"]["name"]
-            await api.request("PUT", f"{V1}/aimclustermodels/{name}/status", body=created)
+            await write(f"{V1}/aimclustermodels/{name}/status", created, model.status)
 
     start = time.monotonic()
     await asyncio.gather(*(one(m) for m in objects))

@@ -38,7 +38,7 @@ from tests.support.registries import RegistryFleet
 
 from aim_engine.runtime.kube_api import APPLY_PATCH, MERGE_PATCH, KubeApi
 from aim_engine.runtime.store import FIELD_MANAGER
-from bench.bench_catalog import V1, FloorModel, cpu_spent, deployments, operator_objects, remove_floor
+from bench.bench_catalog import V1, FloorModel, cpu_spent, deployments, floor, operator_objects, remove_floor
 
 VARIANT_LETTERS = frozenset("psmw")
 
@@ -77,7 +77,6 @@ async def watching(api: KubeApi, enabled: bool) -> AsyncIterator[None]:
 async def floor_with(api: KubeApi, objects: list[FloorModel], variant: str, concurrency: int) -> float:
     """The catalog floor (bench_catalog.floor), its template creates and status writes made
     with the operator's verbs where `variant` says so."""
-    sem = asyncio.Semaphore(concurrency)
 
     async def write_status(path: str, made: dict[str, Any], status: dict[str, Any]) -> None:
         if "m" in variant:
@@ -97,26 +96,10 @@ async def floor_with(api: KubeApi, objects: list[FloorModel], variant: str, conc
         made: dict[str, Any] = json.loads(raw)
         return made
 
-    async def one(model: FloorModel) -> None:
-        async with sem:
-            body = {**model.body, "metadata": {**model.body["metadata"], "labels": {"bench": "floor"}}}
-            created = json.loads(await api.request("POST", f"{V1}/aimclustermodels", body=body))
-            uid = created["metadata"]["uid"]
-            for template, status in model.templates:
-                meta = template["metadata"]
-                owners = [{**ref, "uid": uid} for ref in meta.get("ownerReferences") or ()]
-                labelled = {**meta.get("labels", {}), "bench": "floor"}
-                made = await create_template(
-                    {**template, "metadata": {**meta, "labels": labelled, "ownerReferences": owners}}
-                )
-                await write_status(f"{V1}/aimclusterservicetemplates/{meta['name']}/status", made, status)
-            name = created["metadata"]["name"]
-            await write_status(f"{V1}/aimclustermodels/{name}/status", created, model.status)
-
     async with watching(api, "w" in variant):
-        start = time.monotonic()
-        await asyncio.gather(*(one(m) for m in objects))
-        return time.monotonic() - start
+        return await floor(
+            api, objects, concurrency, create_template=create_template, write_status=write_status
+        )
 
 
 async def main(args: argparse.Namespace) -> list[dict[str, Any]]:
