@@ -46,8 +46,9 @@ def test_examples_render_offline_and_identically_twice(capsys: pytest.CaptureFix
     code, first, err = run(["render", "-f", str(EXAMPLES), "--offline", "-o", "yaml"], capsys)
     again = run(["render", "-f", str(EXAMPLES), "--offline", "-o", "yaml"], capsys)
     assert again[1] == first
-    # One service is blocked by the unoptimized gate, as the examples intend: exit 1, one line.
-    assert code == 1
+    # One service is blocked by the unoptimized gate, as the examples intend: it rendered, so
+    # exit 0, and one stderr line names the blocked service and its reason.
+    assert code == 0
     summary = [line for line in err.splitlines() if "would fail" in line]
     assert len(summary) == 1 and "AIMService ml-team/custom-blocked: NoEligibleTemplate" in summary[0]
     objects = list(yaml.safe_load_all(first))
@@ -69,6 +70,37 @@ def test_examples_render_offline_and_identically_twice(capsys: pytest.CaptureFix
     assert services["custom-named"]["status"]["status"] == "Starting"
     assert services["chat-ft"]["status"]["resolvedImage"] == "amdenterpriseai/aim-base:0.9"
     assert services["custom-blocked"]["status"]["status"] == "Failed"
+
+
+def test_check_makes_failed_objects_exit_1_and_prints_the_same(capsys: pytest.CaptureFixture[str]) -> None:
+    plain = run(["render", "-f", str(EXAMPLES), "--offline"], capsys)
+    checked = run(["render", "-f", str(EXAMPLES), "--offline", "--check"], capsys)
+    assert (plain[0], checked[0]) == (0, 1)
+    # The same objects and the same stderr summary either way: --check changes the status only.
+    assert checked[1:] == plain[1:]
+    assert "AIMService   ml-team     custom-blocked   Failed" in checked[1]
+    assert "custom-blocked: NoEligibleTemplate" in checked[2]
+
+
+def test_check_passes_a_healthy_catalog_and_keeps_bad_input_at_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = {
+        "image": "amdenterpriseai/qwen:1.0",
+        "imageMetadata": {
+            "model": {
+                "canonicalName": "Qwen/Qwen3-32B",
+                "recommendedDeployments": deployments(("MI300X", 1, "latency", "fp8")),
+            }
+        },
+    }
+    healthy = write(tmp_path, [obj("AIMClusterModel", "qwen", spec)])
+    code, _, err = run(["render", "-f", healthy, "--gpu", "MI300X=8", "--offline", "--check"], capsys)
+    assert code == 0, err
+    broken = {"image": "x:1", "discovery": {"extractMetadata": "sometimes"}}
+    bad = write(tmp_path, [obj("AIMClusterModel", "broken", broken)], "bad.yaml")
+    code, _, err = run(["render", "-f", bad, "--offline", "--check"], capsys)
+    assert code == 2 and "AIMClusterModel broken" in err
 
 
 def test_table_and_json_outputs(capsys: pytest.CaptureFixture[str]) -> None:
@@ -133,7 +165,7 @@ def test_offline_names_the_images_it_could_not_resolve(
 ) -> None:
     docs = [obj("AIMClusterModel", "remote", {"image": "registry.example.com/team/qwen:1.0"})]
     code, out, err = run(["render", "-f", write(tmp_path, docs), "--offline", "-o", "yaml"], capsys)
-    assert code == 1
+    assert code == 0
     assert "offline: no metadata for 1 image(s): registry.example.com/team/qwen:1.0" in err
     model = next(yaml.safe_load_all(out))
     ready = next(c for c in model["status"]["conditions"] if c["type"] == "Ready")
