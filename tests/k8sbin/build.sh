@@ -2,13 +2,14 @@
 # Builds the real parts the integration tests run against from Go modules pinned in this folder,
 # into cache directories outside the repository keyed by the pinned modules, and prints where:
 #
-#   build.sh          etcd, kube-apiserver, kube-controller-manager; prints their directory
-#                     (first run about 5-6 minutes on 2 cores)
-#   build.sh helm     helm, to render and install the chart in tests; prints the binary (first run ~2 min)
-#   build.sh kubectl  kubectl of the same Kubernetes release, for the README walk-through test;
-#                     prints the binary (first run ~2 min, less after the control plane)
+#   build.sh          etcd, kube-apiserver, kube-controller-manager (and kubectl, built with them
+#                     because it shares most of their packages); prints their directory
+#   build.sh helm     helm, to render and install the chart in tests; prints the binary
+#   build.sh kubectl  kubectl of the same Kubernetes release, for the walk-through test; prints it
+#   build.sh all      all of the above, the independent Go modules in parallel (scripts/test);
+#                     prints nothing. Cold, on 2 cores: see "What a test run costs" in the README.
 #
-# Later runs return at once.
+# Each part is built once per pinned version; later runs return at once.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${XDG_CACHE_HOME:-$HOME/.cache}/aim-engine
@@ -39,37 +40,64 @@ k8s_version=v1.34.2
 etcd_version=v3.6.16
 version_ldflags="-X k8s.io/component-base/version.gitVersion=$k8s_version -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=34"
 
-case "${1:-}" in
-    helm)
-        helm_version=v3.22.0
-        key=$(sha256sum <"$here/helm/go.mod" | cut -c1-8)
-        build_one "${AIM_HELM_BIN_DIR:-$cache/helm-$helm_version-$key}" helm "$here/helm" "-s -w" \
-            helm.sh/helm/v3/cmd/helm
-        exit 0 ;;
-    kubectl)
-        key=$(sha256sum <"$here/go.mod" | cut -c1-8)
-        build_one "${AIM_KUBECTL_BIN_DIR:-$cache/kubectl-$k8s_version-$key}" kubectl "$here" \
-            "-s -w $version_ldflags" k8s.io/kubernetes/cmd/kubectl
-        exit 0 ;;
-esac
+helm_version=v3.22.0
+build_helm() {
+    local key
+    key=$(sha256sum <"$here/helm/go.mod" | cut -c1-8)
+    build_one "${AIM_HELM_BIN_DIR:-$cache/helm-$helm_version-$key}" helm "$here/helm" "-s -w" \
+        helm.sh/helm/v3/cmd/helm
+}
 
 key=$(cat "$here/go.mod" "$here/etcd/go.mod" | sha256sum | cut -c1-8)
 dir=${AIM_K8S_BIN_DIR:-$cache/k8s-$k8s_version-etcd-$etcd_version-$key}
-bins=(etcd kube-apiserver kube-controller-manager)
+kubernetes_commands=(kube-apiserver kube-controller-manager kubectl)
 
 complete() {
-    for b in "${bins[@]}"; do [ -x "$dir/$b" ] || return 1; done
+    for b in etcd "${kubernetes_commands[@]}"; do [ -x "$dir/$b" ] || return 1; done
 }
 
-if ! complete; then
+# The control plane and kubectl: one `go build` for the Kubernetes commands (they share most
+# packages, and one build compiles each package once and links the binaries in parallel), and
+# etcd's own module beside it.
+build_control_plane() {
+    complete && return 0
     need_go
     mkdir -p "$dir"
+    local tmp
     tmp=$(mktemp -d "$dir/.build.XXXXXX")
-    trap 'rm -rf "$tmp"' EXIT
     echo "building etcd $etcd_version and Kubernetes $k8s_version into $dir (first run only)" >&2
-    (cd "$here" && GOFLAGS=-mod=mod go build -trimpath -ldflags "-s -w $version_ldflags" -o "$tmp/" \
-        k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager)
-    (cd "$here/etcd" && GOFLAGS=-mod=mod go build -trimpath -ldflags "-s -w" -o "$tmp/etcd" go.etcd.io/etcd/server/v3)
-    for b in "${bins[@]}"; do mv "$tmp/$b" "$dir/$b"; done
-fi
+    local packages=() etcd_pid
+    for c in "${kubernetes_commands[@]}"; do packages+=("k8s.io/kubernetes/cmd/$c"); done
+    (cd "$here/etcd" && GOFLAGS=-mod=mod go build -trimpath -ldflags "-s -w" -o "$tmp/etcd" \
+        go.etcd.io/etcd/server/v3) &
+    etcd_pid=$!
+    if ! (cd "$here" && GOFLAGS=-mod=mod go build -trimpath -ldflags "-s -w $version_ldflags" \
+        -o "$tmp/" "${packages[@]}"); then
+        wait "$etcd_pid" || true
+        rm -rf "$tmp"
+        return 1
+    fi
+    wait "$etcd_pid" || { rm -rf "$tmp"; return 1; }
+    for b in etcd "${kubernetes_commands[@]}"; do mv "$tmp/$b" "$dir/$b"; done
+    rm -rf "$tmp"
+}
+
+case "${1:-}" in
+    helm)
+        build_helm
+        exit 0 ;;
+    kubectl)
+        build_control_plane
+        echo "$dir/kubectl"
+        exit 0 ;;
+    all)
+        build_helm >/dev/null &
+        helm_pid=$!
+        status=0
+        build_control_plane || status=1
+        wait "$helm_pid" || status=1
+        exit "$status" ;;
+esac
+
+build_control_plane
 echo "$dir"
