@@ -22,7 +22,7 @@ server, which shares the two cores with the operator). With `--py-spy FILE` the 
 is sampled with py-spy (from PyPI, run with uvx) into collapsed stacks, and the top frames by
 own and by total time are printed.
 
-Results are printed as JSON and as a Markdown table row for the README.
+Results are printed as JSON and as a Markdown table row for docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -350,7 +350,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         # The floor's models are named floor-N: as long as bench-N, so its objects are as big.
         same = await operator_objects("floor", args.models, images, registries.ca_bundle)
         # Its own client, on the operator's transport (the cheapest per request measured, see
-        # README), with a timeout long enough for deleting thousands of templates in one request.
+        # docs/benchmarks.md), with a timeout long enough for deleting thousands of templates in
+        # one request.
         floor_api = admin_api(kube, timeout=300.0)
         try:
             plane_before, client_before = plane.cpu_seconds(), time.process_time()
@@ -461,11 +462,11 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         plane.stop()
 
 
-TIMES = "\N{MULTIPLICATION SIGN}"  # the README's tables write sizes and ratios with it
+TIMES = "\N{MULTIPLICATION SIGN}"  # docs/benchmarks.md's tables write sizes and ratios with it
 
 
 def table_row(result: dict[str, Any]) -> str:
-    """One row of the README's table (the columns of its header there)."""
+    """One row of the table in docs/benchmarks.md (the columns of its header there)."""
     reconciles = result.get("reconcilesPerModel", {})
     columns = [
         f"{result['models']:,} {TIMES} {result['deploymentsPerImage']} ({result['uniqueImages']})",

@@ -1,4 +1,4 @@
-"""Installing aim-engine the way a user does, on a control plane of this module's own (the README
+"""Installing aim-engine the way a user does, on a control plane of this module's own (the
 walk-through makes cluster-wide objects, GPU nodes among them, that other tests must not see):
 
 * `helm install` of the chart, with the image that `scripts/build-image --push` put in the test
@@ -6,9 +6,9 @@ walk-through makes cluster-wide objects, GPU nodes among them, that other tests 
 * the Deployment's container run from that image (no kubelet runs here): its arguments and
   environment as the chart renders them, a token of the chart's service account mounted where
   in-cluster config looks for it, the root filesystem read-only, user 65532;
-* every console block of the README's walk-through run against it and compared with what the
-  README says (tests/support/walkthrough.py); `AIM_WALKTHROUGH_RECORD=1` writes what the commands
-  printed back into the README instead, for a maintainer who changed the walk-through;
+* every console block of the walk-through (docs/walkthrough.md) run against it and compared with
+  what it says (tests/support/walkthrough.py); `AIM_WALKTHROUGH_RECORD=1` writes what the commands
+  printed back into docs/walkthrough.md instead, for a maintainer who changed the walk-through;
 * `helm upgrade` with changed values rolls the Deployment; `helm uninstall` leaves the CRDs and
   the user's objects.
 """
@@ -34,14 +34,14 @@ from tests.support.kube import ClusterInfo, ControlPlane, KubeCluster, free_port
 from tests.support.oci_images import ImageBuilder, ImageSpec
 from tests.support.operator_image import contained
 from tests.support.registries import Registries
-from tests.support.walkthrough import Command, Directive, File, parse
+from tests.support.walkthrough import DOCUMENT, REPO_TREES, Command, Directive, File, parse
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group(IMAGE_GROUP), pytest.mark.timeout(900)]
 
 REPO = Path(__file__).resolve().parents[2]
-README = REPO / "README.md"
+WALKTHROUGH = REPO / DOCUMENT
 BUILD = REPO / "tests" / "k8sbin" / "build.sh"
-# The registry addresses the README shows; the test's registries listen elsewhere.
+# The registry addresses the walk-through shows; the test's registries listen elsewhere.
 README_REGISTRY = "127.0.0.1:41129"
 README_PRIVATE_REGISTRY = "127.0.0.1:59999"
 POLL_SECONDS = 60.0
@@ -141,7 +141,7 @@ def user(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[User]:
     workdir = tmp_path_factory.mktemp("walkthrough")
-    for tree in ("deploy", "tests", "examples"):  # the paths the README's commands name
+    for tree in REPO_TREES:  # the walk-through's commands name paths from the repository root
         (workdir / tree).symlink_to(REPO / tree)
     home = workdir / ".home"
     home.mkdir()
@@ -231,7 +231,7 @@ def start_operator(user: User, image: BuiltImage) -> None:
 
 
 def run_command(user: User, step: Command, rc: int) -> tuple[int, str]:
-    """Run once, or poll a read until it prints what the README says (when recording too: what
+    """Run once, or poll a read until it prints what the walk-through says (when recording too: what
     it prints after POLL_SECONDS is what the operator settled on)."""
     deadline = time.monotonic() + (POLL_SECONDS if step.polled else 0)
     while True:
@@ -242,9 +242,9 @@ def run_command(user: User, step: Command, rc: int) -> tuple[int, str]:
 
 
 def record(recorded: dict[int, tuple[Command, str]]) -> None:
-    """Put what the commands printed in place of the README's outputs (bottom up, so that the
+    """Put what the commands printed in place of the walk-through's outputs (bottom up, so that the
     line numbers of the steps above stay right)."""
-    lines = README.read_text().splitlines()
+    lines = WALKTHROUGH.read_text().splitlines()
     for line, (step, output) in sorted(recorded.items(), reverse=True):
         first = line - 1 + step.command.count("\n") + 1
         old = lines[first : first + len(step.expected)]
@@ -252,11 +252,11 @@ def record(recorded: dict[int, tuple[Command, str]]) -> None:
         if old and not old[-1].strip():
             new.append("")
         lines[first : first + len(step.expected)] = new
-    README.write_text("\n".join(lines) + "\n")
+    WALKTHROUGH.write_text("\n".join(lines) + "\n")
 
 
 def test_readme_walkthrough(user: User, operator_image: BuiltImage) -> None:
-    steps = parse(README.read_text())
+    steps = parse(WALKTHROUGH.read_text())
     assert any(isinstance(s, Directive) and s.name == "operator" for s in steps)
     rc = 0
     failures: list[str] = []
@@ -264,7 +264,7 @@ def test_readme_walkthrough(user: User, operator_image: BuiltImage) -> None:
         if isinstance(step, File):
             (user.workdir / step.name).write_text(user.localize(step.text))
         elif isinstance(step, Directive):
-            assert step.name == "operator", f"README line {step.line}: unknown directive {step.name}"
+            assert step.name == "operator", f"{DOCUMENT} line {step.line}: unknown directive {step.name}"
             start_operator(user, operator_image)
         else:
             began = time.monotonic()
@@ -277,7 +277,7 @@ def test_readme_walkthrough(user: User, operator_image: BuiltImage) -> None:
                 continue
             if not step.matches(readme_output):
                 failures.append(
-                    f"README line {step.line}: $ {step.command}\n--- README says"
+                    f"{DOCUMENT} line {step.line}: $ {step.command}\n--- {DOCUMENT} says"
                     + (f" (polled {took:.0f} s)" if step.polled else "")
                     + ":\n"
                     + "\n".join(step.expected)

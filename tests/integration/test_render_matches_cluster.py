@@ -46,7 +46,7 @@ def _path(doc: dict[str, Any], *, collection: bool = False) -> str:
 async def apply_examples(api: KubeApi) -> list[dict[str, Any]]:
     """Create every example as a user would (kubectl create), Nodes' status through the status
     subresource as a kubelet would report it. Namespaces first, then runtime configs (as the
-    README advises): a service reconciled before the config it uses is in the operator's cache
+    docs/decisions.md advises): a service reconciled before the config it uses is in the operator's cache
     deploys with the built-in defaults and is re-applied when the config arrives, which render,
     seeing every object at once, never does (its InferenceService would be at generation 2)."""
     docs = [doc for _, doc in read_documents([str(EXAMPLES)])]

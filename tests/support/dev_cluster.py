@@ -1,4 +1,4 @@
-"""A control plane for trying aim-engine by hand (how the README's walk-throughs were made).
+"""A control plane for trying aim-engine by hand (how the walk-through in docs/ was made).
 
     uv run python -m tests.support.dev_cluster
 

@@ -1,6 +1,8 @@
-"""The README's walk-through as a script: its files, its console blocks and its directives, in order.
+"""The walk-through (docs/walkthrough.md) as a script: its files, its console blocks and its
+directives, in order.
 
-The section under the heading `## Walk-through` (up to the next level-2 heading) is read as:
+The section under the heading `# Walk-through` (up to the next heading of the same level outside
+a code block, or the end of the file) is read as:
 
 * a ```` ```yaml ```` block whose first line is `# file: NAME`: a file the commands use, written
   to the working directory;
@@ -22,7 +24,11 @@ import shlex
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-HEADING = "## Walk-through"
+DOCUMENT = "docs/walkthrough.md"  # relative to the repository root, where its commands run
+# The repository's folders the commands name (`deploy/chart`, `tests/data/...`, `examples/`): the
+# test runs them in a working directory of its own that links these.
+REPO_TREES = ("deploy", "tests", "examples")
+HEADING = "# Walk-through"
 ANY_LINES = "..."
 
 _FENCE = re.compile(r"^```(\w*)\s*$")
@@ -114,16 +120,29 @@ def lines_match(expected: list[str], actual: list[str]) -> bool:
     return bool(actual) and head == actual[0] and lines_match(tail, actual[1:])
 
 
+def headings(lines: list[str]) -> Iterator[tuple[int, str]]:
+    """(index, line) of every Markdown heading, leaving out code blocks (where `# file:` is YAML)."""
+    fenced = False
+    for i, line in enumerate(lines):
+        if line.startswith("```"):
+            fenced = not fenced
+        elif not fenced and line.startswith("#"):
+            yield i, line
+
+
+def level(heading: str) -> int:
+    return len(heading) - len(heading.lstrip("#"))
+
+
 def section(markdown: str) -> tuple[int, list[str]]:
-    """The walk-through's lines and the README line number of its first one."""
+    """The walk-through's lines and the document's line number of its first one."""
     lines = markdown.splitlines()
-    start = next((i for i, line in enumerate(lines) if line.startswith(HEADING)), None)
+    found = list(headings(lines))
+    start = next((i for i, line in found if line.startswith(HEADING)), None)
     if start is None:
-        raise ValueError(f"the README has no heading {HEADING!r}")
-    end = next(
-        (i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")),
-        len(lines),
-    )
+        raise ValueError(f"{DOCUMENT} has no heading {HEADING!r}")
+    depth = level(HEADING.split(maxsplit=1)[0])
+    end = next((i for i, line in found if i > start and level(line) <= depth), len(lines))
     return start + 1, lines[start:end]
 
 
@@ -147,7 +166,7 @@ def parse(markdown: str) -> list[Step]:
         while j < len(lines) and lines[j].rstrip() != "```":
             j += 1
         if j == len(lines):
-            raise ValueError(f"README line {first + i}: a ```{language} block is not closed")
+            raise ValueError(f"{DOCUMENT} line {first + i}: a ```{language} block is not closed")
         body = lines[body_start:j]
         if language == "yaml" and body and (named := _FILE.match(body[0])):
             steps.append(File(named.group(1), "\n".join(body[1:]) + "\n", first + i))
@@ -170,7 +189,7 @@ def _commands(body: list[str], first: int) -> Iterator[Command]:
             current = Command(line[2:], line=first + offset)
             continued = line.endswith("\\")
         elif current is None:
-            raise ValueError(f"README line {first + offset}: console output before any '$ ' command")
+            raise ValueError(f"{DOCUMENT} line {first + offset}: console output before any '$ ' command")
         else:
             current.expected.append(line)
     if current is not None:

@@ -1,4 +1,4 @@
-"""The catalog benchmark draws its plot (the figures are made up here; the README's are measured)."""
+"""The catalog benchmark draws its plot (the figures here are made up; docs/benchmarks.md has real ones)."""
 
 from __future__ import annotations
 
@@ -35,6 +35,6 @@ def test_plot_writes_a_png_and_rows_carry_every_column(tmp_path: Path) -> None:
     plot(results, out)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     row = table_row(results[0])
-    assert row.count("|") == 15  # the README table's 14 columns
+    assert row.count("|") == 15  # the docs/benchmarks.md table's 14 columns
     assert "| 100 \N{MULTIPLICATION SIGN} 6 (10) |" in row
     assert "| 0 in 20 s |" in row and "| 2.3, 6.0 |" in row

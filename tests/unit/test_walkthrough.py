@@ -1,18 +1,37 @@
-"""The README walk-through's reader (tests/support/walkthrough.py): what it runs and how it compares."""
+"""The walk-through's reader (tests/support/walkthrough.py): what it runs and how it compares, and
+that docs/walkthrough.md is a walk-through it can run from the repository root."""
 
 from __future__ import annotations
 
+import itertools
+import shlex
+from pathlib import Path
+
 import pytest
 
-from tests.support.walkthrough import Command, Directive, File, kubectl_verb, lines_match, mask, parse
+from tests.support.walkthrough import (
+    DOCUMENT,
+    REPO_TREES,
+    Command,
+    Directive,
+    File,
+    kubectl_verb,
+    lines_match,
+    mask,
+    parse,
+)
 
-README = """# Title
+REPO = Path(__file__).resolve().parents[2]
+
+DOC = """# Title
 
 ```console
 $ not in the walk-through
 ```
 
-## Walk-through (real output)
+# Walk-through (real output)
+
+## A part of it
 
 ```yaml
 # file: model.yaml
@@ -37,7 +56,7 @@ $ echo $?
 0
 ```
 
-## Next section
+# Next section
 
 ```console
 $ not in the walk-through either
@@ -46,7 +65,8 @@ $ not in the walk-through either
 
 
 def test_parse_reads_files_directives_and_commands_of_the_section_only() -> None:
-    steps = parse(README)
+    # `## A part of it` and the YAML's `# file:` line are inside the section; `# Next section` ends it.
+    steps = parse(DOC)
     assert [type(s) for s in steps] == [File, Directive, Command, Command, Command]
     file, directive, get, apply, echo = steps
     assert isinstance(file, File) and file.name == "model.yaml" and file.text == "kind: AIMModel\n"
@@ -55,16 +75,18 @@ def test_parse_reads_files_directives_and_commands_of_the_section_only() -> None
     assert isinstance(apply, Command) and apply.command == "kubectl apply -f model.yaml \\\n    -f other.yaml"
     assert apply.expected == ["created", ""] and not apply.polled
     assert isinstance(echo, Command) and echo.expected == ["0"]
-    assert README.splitlines()[get.line - 1] == "$ kubectl -n ml-team get aimmodels"
+    assert DOC.splitlines()[get.line - 1] == "$ kubectl -n ml-team get aimmodels"
 
 
 def test_parse_rejects_output_before_a_command_and_unclosed_blocks() -> None:
     with pytest.raises(ValueError, match="before any"):
-        parse("## Walk-through\n```console\noutput\n```\n")
-    with pytest.raises(ValueError, match="not closed"):
-        parse("## Walk-through\n```console\n$ true\n")
+        parse("# Walk-through\n```console\noutput\n```\n")
+    with pytest.raises(ValueError, match=f"{DOCUMENT} line 2: .* not closed"):
+        parse("# Walk-through\n```console\n$ true\n")
     with pytest.raises(ValueError, match="no heading"):
         parse("# nothing here\n")
+    with pytest.raises(ValueError, match="no heading"):
+        parse("## Walk-through\n")  # a level-2 heading is not the walk-through's
 
 
 @pytest.mark.parametrize(
@@ -106,3 +128,29 @@ def test_command_matches_masked_output_ignoring_padding_and_trailing_blank_lines
     step = Command("kubectl get aimmodels", ["NAME   STATUS   AGE", "m      Ready    3s", ""])
     assert step.matches("NAME       STATUS   AGE\nm          Ready    2m1s\n")
     assert not step.matches("NAME   STATUS   AGE\nm      Failed   3s\n")
+
+
+def test_the_walkthrough_document_runs_from_the_repository_root() -> None:
+    """docs/walkthrough.md parses, starts the operator once, and every path its commands name is
+    a file it writes or one of the repository's, under a folder the test links into its working
+    directory (the commands run there, not next to the document)."""
+    steps = parse((REPO / DOCUMENT).read_text())
+    assert [s.name for s in steps if isinstance(s, Directive)] == ["operator"]
+    written = {s.name for s in steps if isinstance(s, File)}
+    assert {"qwen.yaml", "service.yaml"} <= written
+    named: list[tuple[int, str]] = []
+    for step in steps:
+        if not isinstance(step, Command):
+            continue
+        words = shlex.split(step.command.replace("\\\n", " "))
+        for before, word in itertools.pairwise(words):
+            if before == "-f" and word != "-":
+                named.append((step.line, word))
+        named += [(step.line, w) for w in words if w.split("/", 1)[0] in REPO_TREES and "/" in w]
+    assert named, "the walk-through names no files"
+    wrong = [
+        f"{DOCUMENT} line {line}: {path}"
+        for line, path in named
+        if path not in written and not (path.split("/", 1)[0] in REPO_TREES and (REPO / path).exists())
+    ]
+    assert not wrong, "paths the walk-through's commands cannot find:\n" + "\n".join(wrong)

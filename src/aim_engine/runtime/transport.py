@@ -5,7 +5,7 @@ The operator's requests go over aiohttp (HTTP/1.1, C-accelerated parsing on asyn
 transport). Against a real kube-apiserver on this project's 2-core benchmark machine a GET cost
 the client about 0.3 ms of CPU over aiohttp, 1.4-1.7 ms over httpx2 (HTTP/1.1 or HTTP/2) and
 1.2 ms over httpcore's pool used directly; the operator spent about 40 % less CPU for the same
-300 models (`bench/bench_http.py`, README "The HTTP transport").
+300 models (`bench/bench_http.py`, docs/benchmarks.md, "The HTTP transport").
 
 Credentials still come from lightkube's kubeconfig handling: its httpx2 `Auth` flows (token,
 token file, exec plugin, basic) are run for the Authorization header only, and again after a
