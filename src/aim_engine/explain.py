@@ -14,24 +14,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from aim_engine.api.meta import EnvVar
-from aim_engine.api.v1alpha1 import AIMClusterModel, AIMModel, AIMService, AIMServiceTemplate, ImageMetadata
-from aim_engine.api.v1alpha1.template import AIMClusterServiceTemplate
+from aim_engine.api.v1alpha1 import AIMService, AnyModel
 from aim_engine.api.v1alpha2 import AIMClusterProfile, AIMProfile
-from aim_engine.catalog import conditions
-from aim_engine.catalog import templates as tp
 from aim_engine.catalog.fine_tuning import FineTuneReport
-from aim_engine.catalog.model_kind import CustomModel, FineTunedModel, ImageModel, ModelType, classify
-from aim_engine.catalog.model_status import IMAGE_METADATA
+from aim_engine.catalog.model_kind import CustomModel, FineTunedModel, ImageModel, ModelType
+from aim_engine.catalog.model_status import ImageOutcome
 from aim_engine.catalog.naming import describe
 from aim_engine.catalog.selection import Selection
 from aim_engine.catalog.template_status import hardware_summary
-from aim_engine.controllers.indexes import MODEL_NAME
+from aim_engine.controllers import model_plan
 from aim_engine.controllers.model import ModelReconciler
 from aim_engine.controllers.service import ServicePlan, ServiceReconciler
 from aim_engine.render_table import aligned
-from aim_engine.runtime.store import Store
-
-ModelKind = AIMModel | AIMClusterModel
 
 
 def _columns(rows: Sequence[Sequence[str]]) -> list[str]:
@@ -142,17 +136,18 @@ def _kind_line(kind: ModelType) -> str:
     return "image model: templates from the deployments its image recommends"
 
 
-def _metadata_line(model: ModelKind) -> tuple[str, ImageMetadata | None]:
-    spec, status = model.spec, model.status
-    if spec.image_metadata is not None:
-        return "from spec.imageMetadata", spec.image_metadata
-    if status is not None and status.image_metadata is not None:
-        if status.inspected_image:
-            digest = f" ({status.image_digest})" if status.image_digest else ""
-            return f"inspected {status.inspected_image}{digest}", status.image_metadata
-        return "from status.imageMetadata", status.image_metadata
-    cond = conditions.find(status.conditions if status else None, IMAGE_METADATA)
-    return (f"none: {cond.reason}: {cond.message}" if cond else "none yet"), None
+def _metadata_line(image: ImageOutcome, model: AnyModel) -> str:
+    """Where the plan's metadata came from, in the words of discovery's own outcome."""
+    status = model.status
+    if image.source == "spec":
+        return "from spec.imageMetadata"
+    if image.source == "registry" or (image.source == "status" and status and status.inspected_image):
+        inspected = image.inspected_image or (status.inspected_image if status else None)
+        digest = image.digest or (status.image_digest if status else None)
+        return f"inspected {inspected}" + (f" ({digest})" if digest else "")
+    if image.source == "status":
+        return "from status.imageMetadata"
+    return f"none: {image.condition.reason}: {image.condition.message}"
 
 
 def _fine_tuning(report: FineTuneReport) -> list[str]:
@@ -174,25 +169,25 @@ def _fine_tuning(report: FineTuneReport) -> list[str]:
     return lines
 
 
-def explain_model(reconciler: ModelReconciler, store: Store, model: ModelKind) -> str:
-    kind = classify(model.spec)
+async def explain_model(reconciler: ModelReconciler, model: AnyModel) -> str:
+    """The model reconciler's own observation and plan, in words."""
+    world = await reconciler.observe(model)
+    plan = model_plan.plan(world)
     status = model.status.status if model.status else None
     lines = [f"{describe(model.KIND, model.name, model.namespace)}: {status or 'no status yet'}", ""]
-    lines.append(f"Kind: {_kind_line(kind)}")
-    lines.append(f"Runtime config: {reconciler.runtime_config(model).condition.message}")
-    source, metadata = _metadata_line(model)
-    lines.append(f"Metadata: {source}")
-    candidates = reconciler.candidates(model, kind) if isinstance(kind, FineTunedModel) else []
-    plan = tp.plan(model.name, model.spec, metadata, candidates, kind=kind)
-    template_kind: type[AIMServiceTemplate | AIMClusterServiceTemplate] = (
-        AIMServiceTemplate if model.namespace else AIMClusterServiceTemplate
+    lines.append(f"Kind: {_kind_line(world.model_type)}")
+    lines.append(f"Runtime config: {world.runtime.condition.message}")
+    lines.append(f"Metadata: {_metadata_line(world.image, model)}")
+    templates = plan.templates
+    planned = (
+        templates.message
+        if templates.reason == "CreatingTemplates"
+        else f"{templates.reason}: {templates.message}"
     )
-    existing = {t.name: t for t in store.list(template_kind, model.namespace, index=(MODEL_NAME, model.name))}
-    planned = plan.message if plan.reason == "CreatingTemplates" else f"{plan.reason}: {plan.message}"
     lines += ["", f"Templates: {planned}"]
     rows = [["TEMPLATE", "HARDWARE", "METRIC", "PRECISION", "TYPE", "STATUS"]]
-    for desired in plan.templates:
-        live = existing.get(desired.name)
+    for desired in templates.templates:
+        live = world.templates.get(desired.name)
         state = (live.status.status if live and live.status else None) or (
             "not created" if live is None else "-"
         )
@@ -208,33 +203,27 @@ def explain_model(reconciler: ModelReconciler, store: Store, model: ModelKind) -
             ]
         )
     lines += _columns(rows) if len(rows) > 1 else ["  (none planned)"]
-    others = sorted(set(existing) - {t.name for t in plan.templates})
+    others = sorted(set(world.templates) - {t.name for t in templates.templates})
     if others:
         lines.append(
             f"  also of this model, not planned (kept: made by someone else or in use): {', '.join(others)}"
         )
-    if plan.fine_tuning is not None:
-        lines += _fine_tuning(plan.fine_tuning)
-    lines += _profiles(reconciler, store, model, kind, metadata)
+    if templates.fine_tuning is not None:
+        lines += _fine_tuning(templates.fine_tuning)
+    lines += _profiles(world, plan)
     return "\n".join(lines) + "\n"
 
 
-def _profiles(
-    reconciler: ModelReconciler,
-    store: Store,
-    model: ModelKind,
-    kind: ModelType,
-    metadata: ImageMetadata | None,
-) -> list[str]:
-    if not reconciler.uses_v1alpha2(model):
+def _profiles(world: model_plan.ModelObservation, plan: model_plan.ModelPlan) -> list[str]:
+    if not world.declared_v1alpha2:
         return ["", "Profiles: none (declared in v1alpha1; a v1alpha2 declaration publishes profiles)"]
-    planned = reconciler.planned_profiles(model, kind, metadata)
+    planned = plan.profiles
     if planned is None:
         return ["", "Profiles: declared in v1alpha2; waiting for the image metadata"]
-    profile_kind: type[AIMProfile | AIMClusterProfile] = AIMProfile if model.namespace else AIMClusterProfile
+    profile_kind = AIMProfile.KIND if world.model.namespace else AIMClusterProfile.KIND
     rows = [["PROFILE", "ACCELERATOR", "METRIC", "PRECISION", "PRIMARY", "STATUS"]]
     for p in planned:
-        live = store.get(profile_kind, p.name, model.namespace)
+        live = world.profiles.get(p.name)
         state = (live.status.status if live is not None and live.status else None) or "not created"
         spec = p.spec
         accelerator = (
@@ -250,5 +239,5 @@ def _profiles(
                 state,
             ]
         )
-    lines = ["", f"Profiles (declared in v1alpha2): {len(planned)} {profile_kind.KIND}(s)"]
+    lines = ["", f"Profiles (declared in v1alpha2): {len(planned)} {profile_kind}(s)"]
     return lines + (_columns(rows) if planned else ["  (none: the image recommends no deployments)"])

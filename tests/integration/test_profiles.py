@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from aim_engine.catalog.api_version import LAST_APPLIED
+from aim_engine.cli import main
 from aim_engine.runtime.kube_api import KubeApi
 from tests.support.aim_api import get, status_of
 from tests.support.aim_operator import GROUP, OPERATOR_USER, RunningOperator
@@ -100,7 +101,12 @@ async def profiles_where(
 
 
 async def test_v1alpha2_models_publish_profiles_in_both_scopes_and_v1alpha1_models_none(
-    operator: RunningOperator, api: KubeApi, kube: KubeCluster, namespace: str, unique: str
+    operator: RunningOperator,
+    api: KubeApi,
+    kube: KubeCluster,
+    namespace: str,
+    unique: str,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     cluster = model("AIMClusterModel", "v1alpha2", unique)
     namespaced = model("AIMModel", "v1alpha2", unique, namespace)
@@ -152,6 +158,24 @@ async def test_v1alpha2_models_publish_profiles_in_both_scopes_and_v1alpha1_mode
         assert await profiles_of(api, f"{unique}-v1", namespace) == []
         v1_model = await get(api, model_path(older))
         assert status_of(v1_model) == "NotAvailable"  # MI300A templates, no such node: as any v1alpha1 model
+
+        # explain --kubeconfig reads the profiles too (it listed none, and said "not created").
+        await profiles_where(
+            api,
+            unique,
+            None,
+            lambda ps: all(p.get("status", {}).get("status") for p in ps),
+            "profile statuses",
+        )
+        code = await asyncio.to_thread(
+            main, ["explain", "model", unique, "--kubeconfig", str(kube.kubeconfig_path)]
+        )
+        out = capsys.readouterr().out
+        assert code == 0 and "Profiles (declared in v1alpha2): 2 AIMClusterProfile(s)" in out, out
+        section = out.split("Profiles (declared in v1alpha2)")[1]
+        assert "not created" not in section and all(
+            p["metadata"]["name"] in section for p in cluster_profiles
+        )
     finally:
         await api.request("DELETE", model_path(cluster))
 

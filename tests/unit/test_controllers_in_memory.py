@@ -170,27 +170,33 @@ async def test_removed_deployment_prunes_its_template() -> None:
     assert qwen["status"]["templateCount"] == 1
 
 
-async def test_retry_backoff_grows_honours_retry_after_and_resets() -> None:
-    from aim_engine.api.meta import ObjectKey
+def test_registry_failures_ask_the_manager_to_retry_on_their_schedule() -> None:
     from aim_engine.catalog import model_status as ms
-    from aim_engine.controllers.model import ModelReconciler
+    from aim_engine.catalog import templates as tp
+    from aim_engine.controllers.model import RETRY_PERMANENT, RETRY_TRANSIENT, _next
+    from aim_engine.controllers.model_plan import ModelPlan
+    from aim_engine.runtime import Result
 
-    inspector = ImageInspector()
-    try:
-        reconciler = ModelReconciler(MemoryStore(AIM_KINDS), inspector, ControllerSettings(), cluster=True)
-        key = ObjectKey("", "m")
-        outage = ms.metadata_failed("down", "RegistryUnavailable", transient=True)
-        delays = [reconciler._next(key, outage) for _ in range(3)]
-        assert [d.requeue_after if d else None for d in delays] == [2.0, 4.0, 8.0]
-        slow_down = ms.metadata_failed("429", "RegistryUnavailable", transient=True, retry_after=60.0)
-        result = reconciler._next(key, slow_down)
-        assert result is not None and result.requeue_after == 60.0
-        assert reconciler._next(key, ms.discovery_skipped("off")) is None
-        user_error = ms.metadata_failed("no secret", "PullSecretNotFound", transient=False)
-        result = reconciler._next(key, user_error)
-        assert result is not None and result.requeue_after == 30.0
-    finally:
-        await inspector.aclose()
+    nothing = tp.TemplatePlan(templates=[], expects_templates=True, reason="AwaitingMetadata", message="")
+    plan = ModelPlan(
+        templates=nothing,
+        apply_templates=[],
+        conflicts=[],
+        prune_templates=[],
+        profiles=[],
+        apply_profiles=[],
+        prune_profiles=[],
+    )
+    outage = ms.metadata_failed("down", "RegistryUnavailable", transient=True)
+    assert _next(outage, plan) == Result.retry(RETRY_TRANSIENT)
+    slow_down = ms.metadata_failed("429", "RegistryUnavailable", transient=True, retry_after=60.0)
+    assert _next(slow_down, plan) == Result.retry(RETRY_TRANSIENT, at_least=60.0)
+    assert _next(ms.discovery_skipped("off"), plan) is None
+    user_error = ms.metadata_failed("no secret", "PullSecretNotFound", transient=False)
+    assert _next(user_error, plan) == Result.retry(RETRY_PERMANENT)
+    malformed = ms.metadata_failed("bad", "InvalidImageReference", transient=False)
+    result = _next(malformed, plan)
+    assert result is not None and result.terminal_reason and result.backoff is None
 
 
 BASE_METADATA = {

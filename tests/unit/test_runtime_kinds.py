@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from aim_engine.api.meta import ApiModel, KubeObject, ObjectKey
-from aim_engine.runtime import Index, Reconciler, Result, Store, Watch
+from aim_engine.runtime import Reconciler, Result, Store, Watch
 
 GROUP = "runtime.aim-engine.test"
 
@@ -137,9 +137,8 @@ class GadgetReconciler(Reconciler):
         self.calls: collections.Counter[ObjectKey] = collections.Counter()
         self.running: set[ObjectKey] = set()
         self.overlaps = 0
-        self.indexes = (
-            Index(Gadget, CONFIG_INDEX, lambda g: [g.spec.config_ref] if g.spec.config_ref else []),
-        )
+        # Indexes live on the store (as aim_engine.controllers.indexes.register puts the product's).
+        store.add_index(Gadget, CONFIG_INDEX, lambda g: [g.spec.config_ref] if g.spec.config_ref else [])
         self.watches = (Watch(ConfigMap, self.gadgets_using),)
 
     def gadgets_using(self, config: ConfigMap) -> list[ObjectKey]:

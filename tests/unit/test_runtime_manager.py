@@ -20,6 +20,7 @@ from aim_engine.runtime import (
     Reconciler,
     Result,
     RuntimeMetrics,
+    Watch,
     run_until_idle,
 )
 from aim_engine.runtime.logs import ContextFilter, JsonFormatter
@@ -174,7 +175,7 @@ async def test_conflict_requeues_at_once_without_an_error() -> None:
 
 async def test_requeue_after_is_honoured_by_workers() -> None:
     store = MemoryStore()
-    rec = Scripted([Result(requeue_after=0.05)])
+    rec = Scripted([Result.after(0.05)])
     manager = Manager(store, [rec], metrics=RuntimeMetrics(CollectorRegistry()))
     store.create(gadget("a"))
     report = await run_until_idle(manager)
@@ -183,6 +184,95 @@ async def test_requeue_after_is_honoured_by_workers() -> None:
     await wait_for(lambda: rec.calls >= 2)
     manager.stop()
     await asyncio.wait_for(task, 5)
+
+
+async def test_retry_results_follow_their_schedule_per_key_and_any_other_outcome_resets_it() -> None:
+    from aim_engine.runtime import Backoff
+    from aim_engine.runtime.workqueue import WorkQueue
+
+    store = MemoryStore()
+    schedule = Backoff(2.0, 5.0)
+    rec = Scripted([Result.retry(schedule)] * 3 + [Result.retry(schedule, at_least=60.0), None])
+    manager = Manager(store, [rec], metrics=RuntimeMetrics(CollectorRegistry()))
+    clock = [0.0]
+    manager.queue = WorkQueue(clock=lambda: clock[0])  # time moves only when the test says
+    store.create(gadget("a"))
+    item = ("gadget", ObjectKey("ns", "a"))
+    delays = []
+    for _ in range(5):
+        due = manager.queue.get_nowait()
+        assert due == item
+        await manager.process(due)
+        manager.queue.done(due)
+        if item in manager.queue.waiting:
+            delays.append(manager.queue.waiting[item] - clock[0])
+            clock[0] = manager.queue.waiting[item]
+    assert delays == [2.0, 4.0, 5.0, 60.0]  # doubling, capped, and never before a Retry-After
+    assert item not in manager.retries and not manager.queue.waiting  # the success forgot the count
+    assert metric(manager, "aim_engine_reconcile_total", controller="gadget", result="retry") == 4
+
+
+async def test_terminal_results_wait_for_a_change() -> None:
+    store = MemoryStore()
+    rec = Scripted([Result.terminal("spec.size is impossible"), None])
+    manager = Manager(store, [rec], metrics=RuntimeMetrics(CollectorRegistry()))
+    store.create(gadget("a"))
+    report = await run_until_idle(manager)
+    assert (rec.calls, report.outcomes, report.pending) == (1, {"terminal": 1}, {})
+    store.update(gadget("a", size=2))
+    await run_until_idle(manager, requeue_all=False)
+    assert rec.calls == 2
+
+
+async def test_a_paused_object_is_not_reconciled_until_the_annotation_goes() -> None:
+    store, reconciler, manager = setup()
+    paused = gadget("a")
+    paused.metadata.annotations = {"aim.eai.amd.com/reconciliation-paused": "true"}
+    store.create(paused)
+    report = await run_until_idle(manager)
+    assert report.outcomes == {"paused": 1} and reconciler.calls[ObjectKey("ns", "a")] == 0
+    assert store.get(Gadget, "a", "ns").status is None  # type: ignore[union-attr]
+    store.update(gadget("a"))  # annotation removed: a change of metadata, so news
+    await run_until_idle(manager, requeue_all=False)
+    assert store.get(Gadget, "a", "ns").status is not None  # type: ignore[union-attr]
+
+
+class FilteredWatch(Reconciler):
+    """Watches ConfigMaps through a predicate that passes only a change of data["value"]."""
+
+    kind = Gadget
+
+    def __init__(self, store: MemoryStore) -> None:
+        from aim_engine.runtime.predicates import field_changed
+
+        self.store = store
+        self.mapped: list[str] = []
+        self.watches = (Watch(ConfigMap, self.everyone, field_changed("data")),)
+
+    def everyone(self, config: ConfigMap) -> list[ObjectKey]:
+        self.mapped.append(config.name)
+        return [g.key for g in self.store.list(Gadget)]
+
+    async def reconcile(self, key: ObjectKey) -> Result | None:
+        return None
+
+
+async def test_a_watch_predicate_runs_before_its_mapper_on_old_and_new() -> None:
+    store = MemoryStore()
+    rec = FilteredWatch(store)
+    manager = Manager(store, [rec], metrics=RuntimeMetrics(CollectorRegistry()))
+    store.create(gadget("a"))
+    await run_until_idle(manager)
+    store.create(ConfigMap.new("c", "ns", data={"value": "1"}))
+    assert rec.mapped == ["c"]  # a create passes
+    relabelled = ConfigMap.new("c", "ns", data={"value": "1"})
+    relabelled.metadata.labels = {"x": "y"}
+    store.update(relabelled)
+    assert rec.mapped == ["c"]  # filtered before the mapper ran
+    store.update(ConfigMap.new("c", "ns", data={"value": "2"}))
+    assert rec.mapped == ["c", "c", "c"]  # mapped for the old and the new version
+    await store.delete(ConfigMap, "c", "ns")
+    assert rec.mapped == ["c", "c", "c", "c"]  # a delete passes
 
 
 class PingPong(Reconciler):
@@ -271,10 +361,10 @@ async def test_log_lines_during_a_reconcile_carry_controller_key_and_id(
     assert line["detail"] == 1 and line["msg"] == "working on it" and line["level"] == "warning"
 
 
-def test_status_only_changes_are_told_apart_from_everything_a_reconcile_reads() -> None:
+def test_the_default_predicate_tells_status_only_changes_from_everything_a_reconcile_reads() -> None:
     from aim_engine.api.core import Node
     from aim_engine.api.v1alpha1 import AIMClusterModel
-    from aim_engine.runtime.manager import status_only
+    from aim_engine.runtime.predicates import beyond_status
 
     def model(**meta: Any) -> AIMClusterModel:
         body = {"name": "m", "generation": 1, **meta}
@@ -287,10 +377,11 @@ def test_status_only_changes_are_told_apart_from_everything_a_reconcile_reads() 
             }
         )
 
-    assert status_only(model(), model(resourceVersion="9"))
-    assert not status_only(model(), model(generation=2))
-    assert not status_only(model(), model(labels={"a": "b"}))
-    assert not status_only(model(), model(annotations={"aim.eai.amd.com/reconciliation-paused": "true"}))
-    assert not status_only(model(), model(deletionTimestamp="2026-01-01T00:00:00Z"))
+    assert not beyond_status(model(), model(resourceVersion="9"))
+    assert beyond_status(model(), model(generation=2))
+    assert beyond_status(model(), model(labels={"a": "b"}))
+    assert beyond_status(model(), model(annotations={"aim.eai.amd.com/reconciliation-paused": "true"}))
+    assert beyond_status(model(), model(deletionTimestamp="2026-01-01T00:00:00Z"))
+    assert beyond_status(None, model()) and beyond_status(model(), None)  # created, deleted
     node = Node.model_validate({"metadata": {"name": "n"}})
-    assert not status_only(node, node)  # no generation: cannot tell, so it counts
+    assert beyond_status(node, node)  # no generation: cannot tell, so it counts

@@ -16,6 +16,8 @@ from pydantic.alias_generators import to_camel
 from aim_engine.api.quantity import Quantity
 
 GROUP = "aim.eai.amd.com"
+PAUSED_ANNOTATION = f"{GROUP}/reconciliation-paused"
+"""`"true"` on an object: the operator leaves it alone (checked by the Manager, for every kind)."""
 
 
 class ApiModel(BaseModel):

@@ -6,10 +6,10 @@ recomputes the same conditions produces an identical status and therefore no API
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Container, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from aim_engine.api.meta import Condition, ConditionStatus
 
@@ -89,3 +89,25 @@ def transitions(previous: Sequence[Condition] | None, current: Sequence[Conditio
         for c in current
         if old.get(c.type) != (c.status, c.reason)
     ]
+
+
+EventSpec = tuple[Literal["Normal", "Warning"], str, str]
+
+
+def ready_events(*, on_ready: bool, trouble: Container[str] | None) -> Callable[[Any, Any], list[EventSpec]]:
+    """A status writer's event policy: a change of the `Ready` condition becomes an Event when
+    it turns True (with `on_ready`), or when it does not and the object's phase is one of
+    `trouble` (None: every phase). Progress is never an event; what a user acts on is."""
+
+    def policy(previous: Any, status: Any) -> list[EventSpec]:
+        before = previous.conditions if previous is not None else None
+        wanted = []
+        for change in transitions(before, status.conditions or []):
+            if change.type != READY:
+                continue
+            broken = trouble is None or status.status in trouble
+            if on_ready if change.status == "True" else broken:
+                wanted.append((change.event_type, change.reason, change.message))
+        return wanted
+
+    return policy

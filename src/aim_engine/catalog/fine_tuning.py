@@ -22,11 +22,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from aim_engine.api.v1alpha1 import AIMModelSpec, ImageMetadata
+from aim_engine.api.v1alpha1 import AIMModelSpec
 from aim_engine.api.v1alpha1.template import AIMServiceTemplateSpec
 from aim_engine.catalog import labels
 from aim_engine.catalog.images import image_tag, legacy_base_image, newest, rebase
 from aim_engine.catalog.model_kind import FineTunedModel, ImageModel, classify
+from aim_engine.catalog.model_view import ModelView
 from aim_engine.catalog.naming import derived_name
 from aim_engine.catalog.template_spec import (
     DesiredTemplate,
@@ -42,22 +43,6 @@ Outcome = Literal["matched", "copy", "otherAimId", "noOwner", "version", "modelI
 
 
 @dataclass(frozen=True)
-class Owner:
-    """The model that owns a candidate template (resolved from its `spec.modelName`)."""
-
-    kind: str
-    name: str
-    namespace: str | None
-    spec: AIMModelSpec
-    metadata: ImageMetadata | None
-    """Its `status.imageMetadata`: None until it has been inspected."""
-
-    @property
-    def ref(self) -> str:
-        return f"{self.kind} {self.namespace}/{self.name}" if self.namespace else f"{self.kind} {self.name}"
-
-
-@dataclass(frozen=True)
 class Candidate:
     """A template the fine-tuned model may inherit from."""
 
@@ -66,7 +51,7 @@ class Candidate:
     namespace: str | None
     labels: Mapping[str, str]
     spec: AIMServiceTemplateSpec
-    owner: Owner | None
+    owner: ModelView | None
 
     @property
     def ref(self) -> str:
@@ -145,7 +130,7 @@ class FineTuneReport:
         return "; ".join(parts)
 
 
-def deployment_image(model: FineTunedModel, owner: Owner) -> DeploymentImage:
+def deployment_image(model: FineTunedModel, owner: ModelView) -> DeploymentImage:
     """The image a copy deploys: spec.image for `pinned`; otherwise the owner's
     `baseImageRef` rebased onto the owner's registry and organisation, or for owners inspected
     before `baseImageRef` existed, `aim-base:MAJOR.MINOR` of the owner's tag, rebased the same way."""
@@ -153,23 +138,23 @@ def deployment_image(model: FineTunedModel, owner: Owner) -> DeploymentImage:
         return DeploymentImage(model.image, f"spec.image {model.image} (versionPolicy pinned)")
     source = owner.spec.image
     if not source:
-        return DeploymentImage(None, f"its model {owner.ref} has no spec.image")
-    metadata = owner.metadata or owner.spec.image_metadata
+        return DeploymentImage(None, f"its model {owner.where} has no spec.image")
+    metadata = owner.image_metadata or owner.spec.image_metadata
     base = metadata.base_image_ref if metadata else None
     if base:
         resolved = rebase(source, base)
-        return DeploymentImage(resolved, f"baseImageRef {base} of {owner.ref}, rebased onto {source}")
+        return DeploymentImage(resolved, f"baseImageRef {base} of {owner.where}, rebased onto {source}")
     if metadata is None and _awaits_inspection(owner.spec):
-        return DeploymentImage(None, f"its model {owner.ref} has not been inspected yet")
+        return DeploymentImage(None, f"its model {owner.where} has not been inspected yet")
     legacy = legacy_base_image(source)
     if legacy is None:
         return DeploymentImage(
             None,
-            f"{owner.ref} has no baseImageRef and its tag {image_tag(source)!r} is not a version, so "
+            f"{owner.where} has no baseImageRef and its tag {image_tag(source)!r} is not a version, so "
             "no aim-base image can be derived; clear its status.imageMetadata to inspect it again",
         )
     return DeploymentImage(
-        legacy, f"{owner.ref} has no baseImageRef: aim-base from its tag {image_tag(source)}, rebased"
+        legacy, f"{owner.where} has no baseImageRef: aim-base from its tag {image_tag(source)}, rebased"
     )
 
 

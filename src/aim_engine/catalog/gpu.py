@@ -76,7 +76,18 @@ class NodeGPUs:
     node: str
     model: str
     vram_bytes: Decimal | None
-    allocatable: int | None  # amd.com/gpu allocatable; None when the node does not report it
+    allocatable: int | None = None
+    """`amd.com/gpu` allocatable; None when the node reports no extended resource at all."""
+    extended: Mapping[str, int] | None = None
+    """Every extended resource (a name with a `/`) the node can allocate, by name."""
+
+    def count(self, resource: str = DEFAULT_RESOURCE) -> int | None:
+        """How many of `resource` (a template's `gpu.resourceName`) the node can allocate; None
+        when it reports no extended resource at all (nothing to judge by), 0 when it reports
+        others but not this one."""
+        if resource == DEFAULT_RESOURCE or self.extended is None:
+            return self.allocatable
+        return self.extended.get(resource, 0)
 
 
 def node_gpus(
@@ -87,9 +98,9 @@ def node_gpus(
     if model is None:
         return None
     vram = _vram(labels.get(VRAM_LABEL), model)
-    raw = allocatable.get(DEFAULT_RESOURCE)
-    count = int(to_decimal(raw)) if raw is not None else None
-    return NodeGPUs(node_name, model, vram, count)
+    extended = {name: int(to_decimal(raw)) for name, raw in allocatable.items() if "/" in name}
+    count = extended.get(DEFAULT_RESOURCE)
+    return NodeGPUs(node_name, model, vram, count, extended or None)
 
 
 def _model_from_labels(labels: Mapping[str, str]) -> str | None:
@@ -127,9 +138,15 @@ class Fit:
 
 
 def fits(
-    inventory: Iterable[NodeGPUs], *, count: int, models: Sequence[str], min_vram: str | int | None
+    inventory: Iterable[NodeGPUs],
+    *,
+    count: int,
+    models: Sequence[str],
+    min_vram: str | int | None,
+    resource: str = DEFAULT_RESOURCE,
 ) -> Fit:
-    """Whether any node can host `count` GPUs of one of `models` with at least `min_vram` each."""
+    """Whether any node can host `count` GPUs of one of `models` with at least `min_vram` each,
+    allocated as `resource` (the template's `gpu.resourceName`: what its container requests)."""
     wanted = {normalize_model(m) for m in models}
     need_vram = to_decimal(min_vram) if min_vram is not None else None
     nodes = list(inventory)
@@ -143,11 +160,12 @@ def fits(
     ]
     if not by_vram:
         return Fit(False, "VRAMNotAvailable", f"No node has GPUs with at least {min_vram} of memory each")
-    by_count = [n for n in by_vram if n.allocatable is None or n.allocatable >= count]
+    by_count = [n for n in by_vram if (free := n.count(resource)) is None or free >= count]
     if not by_count:
-        best = max(n.allocatable or 0 for n in by_vram)
+        best = max(n.count(resource) or 0 for n in by_vram)
+        what = "GPUs" if resource == DEFAULT_RESOURCE else f"{resource}"
         return Fit(
-            False, "GPUNotAvailable", f"No node can allocate {count} GPUs (the most on one node is {best})"
+            False, "GPUNotAvailable", f"No node can allocate {count} {what} (the most on one node is {best})"
         )
     names = sorted({n.node for n in by_count})
     shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")

@@ -30,9 +30,9 @@ from aim_engine.api.v1alpha1.runtime_config import AIMRuntimeConfigSpec
 from aim_engine.api.v1alpha1.service import AIMServiceSpec
 from aim_engine.catalog import labels
 from aim_engine.catalog.gpu import DEVICE_LABELS, DEVICE_MODELS, FAMILY_LABEL, normalize_model
+from aim_engine.catalog.model_view import ModelView
 from aim_engine.catalog.naming import derived_name
 from aim_engine.catalog.resources import GPU_RESOURCE, MergedResources, merge_resources
-from aim_engine.catalog.service_model import ModelView
 from aim_engine.catalog.service_templates import TemplateView
 from aim_engine.catalog.template_spec import gpu_models_of
 
@@ -40,7 +40,7 @@ CONTAINER = "kserve-container"
 """The container name KServe requires for a custom predictor."""
 PORT = 8000
 """The port the AIM runtime serves its OpenAI-compatible API on."""
-GPU_TAINT = "amd.com/gpu"
+GPU_TAINT = GPU_RESOURCE  # AMD's GPU operator taints GPU nodes with the resource's name
 MAX_KSERVE_NAME = 63 - len("-predictor")
 """KServe names the predictor's Service (or Knative Service) `{name}-predictor`, which must fit
 one DNS label."""
@@ -80,8 +80,7 @@ def deployment_image(model: ModelView, template: TemplateView) -> tuple[str, str
 
 
 def _sources(model: AIMModelSpec, template: TemplateView) -> list[ModelSource]:
-    status_sources = template.status.model_sources if template.status else None
-    return list(template.spec.model_sources or status_sources or model.model_sources or [])
+    return list(template.spec.model_sources or model.model_sources or [])
 
 
 def aim_variables(model: AIMModelSpec, template: TemplateView) -> list[EnvVar]:

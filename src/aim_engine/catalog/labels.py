@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-PREFIX = "aim.eai.amd.com"
+from aim_engine.api.meta import GROUP, PAUSED_ANNOTATION
+
+PREFIX = GROUP
 MODEL = f"{PREFIX}/model"
 """On generated templates: the name of the model they belong to."""
 ORIGIN = f"{PREFIX}/origin"
@@ -12,7 +14,7 @@ TEMPLATE_ALIAS = f"{PREFIX}/template.alias"
 """On custom templates: the `name` the user gave the entry."""
 DEPLOYMENT_IMAGE = f"{PREFIX}/deployment-image-ref"
 """Annotation on a template copy: the image an AIMService deploys for it."""
-PAUSED = f"{PREFIX}/reconciliation-paused"
+PAUSED = PAUSED_ANNOTATION
 """Annotation: "true" stops the operator from touching the object (for debugging)."""
 SOURCE_TEMPLATE = f"{PREFIX}/source-template"
 """Annotation on a template copy: the official template it was copied from (Kind/[ns/]name)."""

@@ -33,7 +33,7 @@ MetadataSource = Literal["registry", "spec", "status", "none"]
 inspection recorded in status, or nowhere (discovery off or failed, custom and fine-tuned models)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ImageOutcome:
     """What discovery produced: the metadata to record (if any) and its condition."""
 
@@ -65,14 +65,22 @@ def metadata_found(
         count = len(model.recommended_deployments or [])
         message = f"{description}: {model.canonical_name}, {count} recommended deployment(s)"
         cond = Cond(IMAGE_METADATA, "True", "ImageMetadataFound", message)
-        return ImageOutcome(cond, metadata, None, "", inspected_image, digest, source=source)
+        return ImageOutcome(
+            condition=cond, metadata=metadata, inspected_image=inspected_image, digest=digest, source=source
+        )
     message = (
         f"{description}, but the image has no com.amd.aim.model.canonicalName label; it is not an AIM "
         "model image or was built without AIM metadata"
     )
     cond = Cond(IMAGE_METADATA, "False", "ImageFound", message)
     return ImageOutcome(
-        cond, metadata, "permanent", "MetadataLabelsMissing", inspected_image, digest, source=source
+        condition=cond,
+        metadata=metadata,
+        failure="permanent",
+        failure_reason="MetadataLabelsMissing",
+        inspected_image=inspected_image,
+        digest=digest,
+        source=source,
     )
 
 
@@ -80,16 +88,15 @@ def metadata_failed(
     message: str, reason: str, *, transient: bool, retry_after: float | None = None
 ) -> ImageOutcome:
     return ImageOutcome(
-        Cond(IMAGE_METADATA, "False", "MetadataExtractionFailed", message),
-        None,
-        "transient" if transient else "permanent",
-        reason,
+        condition=Cond(IMAGE_METADATA, "False", "MetadataExtractionFailed", message),
+        failure="transient" if transient else "permanent",
+        failure_reason=reason,
         retry_after=retry_after,
     )
 
 
 def discovery_skipped(message: str) -> ImageOutcome:
-    return ImageOutcome(Cond(IMAGE_METADATA, "True", "DiscoveryDisabled", message))
+    return ImageOutcome(condition=Cond(IMAGE_METADATA, "True", "DiscoveryDisabled", message))
 
 
 TemplateState = Literal["Ready", "Progressing", "Degraded", "Failed", "NotAvailable"]

@@ -16,9 +16,10 @@ from typing import Literal
 from aim_engine.api.meta import ResourceRequirements
 from aim_engine.api.quantity import Quantity
 from aim_engine.api.v1alpha1.common import CPURequirements
+from aim_engine.catalog.gpu import DEFAULT_RESOURCE
 
 Level = Literal["service", "template", "model", "template profile", "template hardware"]
-GPU_RESOURCE = "amd.com/gpu"
+GPU_RESOURCE = DEFAULT_RESOURCE
 
 
 @dataclass(frozen=True)

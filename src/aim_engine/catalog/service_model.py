@@ -15,7 +15,6 @@ for them. The `aim.eai.amd.com/service` label names the service that created one
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from aim_engine.api.meta import ObjectMeta
 from aim_engine.api.v1alpha1 import AIMModel, AIMModelSpec, Discovery, Hardware, ModelSource
@@ -24,7 +23,8 @@ from aim_engine.api.v1alpha1.service import AIMServiceSpec, ServiceCustomModel
 from aim_engine.catalog import labels
 from aim_engine.catalog.conditions import Cond
 from aim_engine.catalog.model_kind import CustomModel, classify
-from aim_engine.catalog.naming import derived_name, describe, short_hash
+from aim_engine.catalog.model_view import ModelView
+from aim_engine.catalog.naming import derived_name, short_hash
 from aim_engine.catalog.template_spec import hardware_identity
 
 DEFAULT_BASE_IMAGE = "amdenterpriseai/aim-base:latest"
@@ -118,25 +118,6 @@ def _reparsed(spec: AIMModelSpec) -> AIMModelSpec:
     return AIMModelSpec.model_validate(spec.model_dump(by_alias=True, exclude_none=True, mode="json"))
 
 
-@dataclass(frozen=True)
-class ModelView:
-    """A model as a service sees it."""
-
-    kind: str
-    name: str
-    namespace: str | None
-    uid: str | None
-    spec: AIMModelSpec
-    status: str | None
-    """The model's `status.status` (None: not reported yet)."""
-    message: str = ""
-    """The model's Ready condition message, quoted when it is not ready."""
-
-    @property
-    def where(self) -> str:
-        return describe(self.kind, self.name, self.namespace)
-
-
 def pick_by_image(
     namespace_models: Sequence[ModelView], cluster_models: Sequence[ModelView], auto_name: str
 ) -> ModelView | None:
@@ -151,12 +132,12 @@ def pick_by_image(
 def readiness(model: ModelView) -> tuple[Cond, str]:
     """The ModelReady condition for a resolved model, and the service phase it implies while the
     model is not ready ("" when it is)."""
-    if model.status == "Ready":
+    if model.phase == "Ready":
         return Cond(CONDITION, "True", "ModelResolved", f"Uses {model.where}"), ""
-    state = model.status or "not reported yet"
+    state = model.phase or "not reported yet"
     detail = f": {model.message}" if model.message else ""
     message = f"{model.where} is {state}{detail}"
-    phase = "Failed" if model.status == "Failed" else "Pending"
+    phase = "Failed" if model.phase == "Failed" else "Pending"
     return Cond(CONDITION, "False", "ModelNotReady", message), phase
 
 

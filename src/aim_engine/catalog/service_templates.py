@@ -20,9 +20,9 @@ from aim_engine.api.v1alpha1.service import ServiceOverrides
 from aim_engine.api.v1alpha1.template import AIMServiceTemplateSpec, AIMServiceTemplateStatus
 from aim_engine.catalog import conditions
 from aim_engine.catalog.conditions import READY, Cond
+from aim_engine.catalog.model_view import ModelView
 from aim_engine.catalog.naming import describe
 from aim_engine.catalog.selection import Overrides, Selection, TemplateOption, select
-from aim_engine.catalog.service_model import ModelView
 from aim_engine.catalog.template_spec import gpu_models_of
 
 CONDITION = "TemplateReady"

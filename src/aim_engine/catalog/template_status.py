@@ -6,31 +6,21 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from aim_engine.api.v1alpha1 import AIMModelSpec, Hardware, ResolvedReference
+from aim_engine.api.v1alpha1 import Hardware, ResolvedReference
 from aim_engine.api.v1alpha1.common import ObjectStatus, ProfileMetadata, TemplateProfile
 from aim_engine.api.v1alpha1.template import AIMServiceTemplateSpec
 from aim_engine.catalog import labels
 from aim_engine.catalog.conditions import READY, Cond
-from aim_engine.catalog.gpu import NodeGPUs, fits
+from aim_engine.catalog.gpu import DEFAULT_RESOURCE, NodeGPUs, fits
 from aim_engine.catalog.images import image_tag
+from aim_engine.catalog.model_view import ModelView
 from aim_engine.catalog.template_spec import gpu_models_of, merge_hardware
 
 MODEL_FOUND = "ModelFound"
 GPU_READY = "GPUReady"
 
 
-@dataclass(frozen=True)
-class ModelRef:
-    """The model a template resolved to (namespace model first, then cluster model)."""
-
-    kind: str
-    name: str
-    namespace: str | None
-    uid: str | None
-    spec: AIMModelSpec
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TemplateVerdict:
     status: ObjectStatus
     conditions: list[Cond]
@@ -54,7 +44,7 @@ def hardware_summary(hardware: Hardware | None) -> str:
 def evaluate(
     spec: AIMServiceTemplateSpec,
     annotations: Mapping[str, str],
-    model: ModelRef | None,
+    model: ModelView | None,
     inventory: Iterable[NodeGPUs],
 ) -> TemplateVerdict:
     hardware = merge_hardware(
@@ -71,7 +61,16 @@ def evaluate(
             Cond(MODEL_FOUND, "False", "ModelNotFound", message),
             Cond(READY, "False", "ModelNotFound", message),
         ]
-        return TemplateVerdict("Failed", conditions, profile, None, hardware, summary, None, None)
+        return TemplateVerdict(
+            status="Failed",
+            conditions=conditions,
+            profile=profile,
+            resolved_model=None,
+            resolved_hardware=hardware,
+            hardware_summary=summary,
+            version=None,
+            deployment_image=None,
+        )
     where = f"{model.namespace}/{model.name}" if model.namespace else model.name
     found = Cond(MODEL_FOUND, "True", "ModelFound", f"Deploys {model.kind} {where}")
     reference = ResolvedReference(
@@ -88,7 +87,13 @@ def evaluate(
     if gpu is None:
         gpu_cond = Cond(GPU_READY, "True", "NoGPURequired", "The template needs no GPU")
     else:
-        fit = fits(inventory, count=gpu.requests or 0, models=gpu_models_of(hardware), min_vram=gpu.min_vram)
+        fit = fits(
+            inventory,
+            count=gpu.requests or 0,
+            models=gpu_models_of(hardware),
+            min_vram=gpu.min_vram,
+            resource=gpu.resource_name or DEFAULT_RESOURCE,
+        )
         gpu_cond = Cond(GPU_READY, "True" if fit.available else "False", fit.reason, fit.message)
     if not gpu_cond.ok:
         ready = Cond(READY, "False", gpu_cond.reason, gpu_cond.message)
@@ -97,7 +102,14 @@ def evaluate(
         ready = Cond(READY, "True", "TemplateReady", f"{summary} for {where}")
         status = "Ready"
     return TemplateVerdict(
-        status, [found, gpu_cond, ready], profile, reference, hardware, summary, version, image
+        status=status,
+        conditions=[found, gpu_cond, ready],
+        profile=profile,
+        resolved_model=reference,
+        resolved_hardware=hardware,
+        hardware_summary=summary,
+        version=version,
+        deployment_image=image,
     )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import get_args
+from typing import Literal, get_args
 
 from aim_engine.api.v1alpha1 import (
     AIMModelSpec,
@@ -44,12 +44,22 @@ _METRIC_SHORT = {"latency": "lat", "throughput": "thr"}
 _MODEL_ID = re.compile(MODEL_ID_PATTERN)
 
 
-@dataclass(frozen=True)
+PlanState = Literal[
+    "CreatingTemplates",
+    "NoTemplatesExpected",
+    "AwaitingMetadata",
+    "NoMatchingTemplates",
+    "DeploymentImageUnresolved",
+]
+"""What a template plan amounts to (the ServiceTemplatesReady reason when no template exists)."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class TemplatePlan:
     templates: list[DesiredTemplate]
     expects_templates: bool
     """False when the model is not supposed to have generated templates (then none is pruned)."""
-    reason: str
+    reason: PlanState
     message: str
     prune: bool = False
     """Whether templates the model applied earlier and no longer plans may be deleted: only
@@ -74,21 +84,38 @@ def plan(
     kind = kind if kind is not None else classify(spec)
     if not creates_templates(spec):
         return TemplatePlan(
-            [], False, "NoTemplatesExpected", "spec.discovery.createServiceTemplates is false"
+            templates=[],
+            expects_templates=False,
+            reason="NoTemplatesExpected",
+            message="spec.discovery.createServiceTemplates is false",
         )
     if isinstance(kind, FineTunedModel):
         report = match(model_name, spec, kind, candidates)
         copies = report.copies
         skipped = [f"{v.candidate.ref} ({v.detail})" for v in report.skipped]
-        reason = (
+        reason: PlanState = (
             "CreatingTemplates"
             if copies
             else ("DeploymentImageUnresolved" if skipped else "NoMatchingTemplates")
         )
-        return TemplatePlan(copies, True, reason, report.summary(), True, report, skipped)
+        return TemplatePlan(
+            templates=copies,
+            expects_templates=True,
+            reason=reason,
+            message=report.summary(),
+            prune=True,
+            fine_tuning=report,
+            skipped=skipped,
+        )
     if isinstance(kind, CustomModel):
         custom = custom_templates(model_name, spec, default=True)
-        return TemplatePlan(custom, True, "CreatingTemplates", f"{len(custom)} custom template(s)", True)
+        return TemplatePlan(
+            templates=custom,
+            expects_templates=True,
+            reason="CreatingTemplates",
+            message=f"{len(custom)} custom template(s)",
+            prune=True,
+        )
     extra = custom_templates(model_name, spec)
     if metadata is None:
         if not discovery_enabled(spec):
@@ -96,14 +123,33 @@ def plan(
                 "spec.discovery.extractMetadata is false and spec.imageMetadata is not set, so the "
                 "image's recommended deployments are unknown"
             )
-            return TemplatePlan(extra, bool(extra), "NoTemplatesExpected", message)
-        return TemplatePlan(extra, True, "AwaitingMetadata", "Waiting for the image metadata")
+            return TemplatePlan(
+                templates=extra, expects_templates=bool(extra), reason="NoTemplatesExpected", message=message
+            )
+        return TemplatePlan(
+            templates=extra,
+            expects_templates=True,
+            reason="AwaitingMetadata",
+            message="Waiting for the image metadata",
+        )
     deployments = (metadata.model.recommended_deployments if metadata.model else None) or []
     generated = [recommended_template(model_name, spec, metadata, d) for d in deployments]
     planned = _unique([*generated, *extra])
     if not planned:
-        return TemplatePlan([], False, "NoTemplatesExpected", "The image recommends no deployments", True)
-    return TemplatePlan(planned, True, "CreatingTemplates", f"{len(planned)} template(s) planned", True)
+        return TemplatePlan(
+            templates=[],
+            expects_templates=False,
+            reason="NoTemplatesExpected",
+            message="The image recommends no deployments",
+            prune=True,
+        )
+    return TemplatePlan(
+        templates=planned,
+        expects_templates=True,
+        reason="CreatingTemplates",
+        message=f"{len(planned)} template(s) planned",
+        prune=True,
+    )
 
 
 def _unique(templates: Sequence[DesiredTemplate]) -> list[DesiredTemplate]:

@@ -1,16 +1,15 @@
 """A watch predicate on Nodes: only a change of what a node says about its GPUs passes.
 
-Node objects change all the time (heartbeats, conditions, unrelated labels); templates and
-services care only about the GPU labels and the allocatable GPU count, so every other node
-event must not requeue them.
+Node objects change all the time (heartbeats, conditions, unrelated labels); templates,
+profiles and services care only about the GPU labels and the allocatable extended resources
+(`amd.com/gpu`, or whatever `gpu.resourceName` a template requests), so every other node event
+must not requeue them.
 """
 
 from __future__ import annotations
 
 from aim_engine.api.core import Node
-from aim_engine.api.meta import KubeObject
 from aim_engine.catalog.gpu import (
-    DEFAULT_RESOURCE,
     DEVICE_LABELS,
     FAMILY_LABEL,
     VRAM_LABEL,
@@ -20,8 +19,10 @@ from aim_engine.catalog.gpu import (
 from aim_engine.runtime.store import Store
 
 
-def gpu_signature(node: Node) -> tuple[object, ...] | None:
-    """What the node says about its GPUs; None when it says nothing."""
+def gpu_signature(node: Node | None) -> tuple[object, ...] | None:
+    """What the node says about its GPUs; None when it says nothing (or there is no node)."""
+    if node is None:
+        return None
     relevant = tuple(
         sorted(
             (k, v)
@@ -30,29 +31,15 @@ def gpu_signature(node: Node) -> tuple[object, ...] | None:
         )
     )
     allocatable = node.status.allocatable if node.status and node.status.allocatable else {}
-    gpu = allocatable.get(DEFAULT_RESOURCE)
-    if not relevant and gpu is None:
+    extended = tuple(sorted((k, str(v)) for k, v in allocatable.items() if "/" in k))
+    if not relevant and not extended:
         return None
-    return (relevant, gpu)
+    return (relevant, extended)
 
 
-class GPUNodeFilter:
-    """Remembers each node's GPU signature; `changed` says whether an event altered it."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self._seen: dict[str, tuple[object, ...]] = {}
-
-    def changed(self, node: KubeObject) -> bool:
-        live = self.store.get(Node, node.name)
-        signature = gpu_signature(live) if live is not None else None
-        if self._seen.get(node.name) == signature:
-            return False
-        if signature is None:
-            del self._seen[node.name]
-        else:
-            self._seen[node.name] = signature
-        return True
+def gpu_signature_changed(old: Node | None, new: Node | None) -> bool:
+    """A node appeared, went or changed with GPUs in the picture before or after."""
+    return gpu_signature(old) != gpu_signature(new)
 
 
 def inventory(store: Store) -> list[NodeGPUs]:

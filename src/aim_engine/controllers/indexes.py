@@ -34,8 +34,10 @@ SERVICE_RUNTIME_CONFIG = "serviceRuntimeConfig"
 """Services by the runtime config they use (`default` when unset)."""
 PROFILE_MODEL = "profileModel"
 """Profiles by the model they belong to (their aim.eai.amd.com/model label)."""
-SERVICE_TEMPLATE = "serviceTemplate"
-"""Services by the template they name (`spec.template.name`) or resolved (`status.resolvedTemplate`)."""
+SERVICE_TEMPLATE = "spec.template.name"
+"""Services by the template they name (`spec.template.name`) or resolved (`status.resolvedTemplate`),
+as `template_key(kind, namespace, name)`: a namespaced and a cluster template of one name are
+different templates."""
 
 
 def _fine_tuned_aim_id(model: AIMModel | AIMClusterModel) -> list[str]:
@@ -43,10 +45,39 @@ def _fine_tuned_aim_id(model: AIMModel | AIMClusterModel) -> list[str]:
     return [kind.aim_id] if isinstance(kind, FineTunedModel) else []
 
 
+def template_key(kind: str, namespace: str | None, name: str) -> str:
+    """How SERVICE_TEMPLATE names a template: `Kind/namespace/name` (no namespace: cluster)."""
+    return f"{kind}/{namespace or ''}/{name}"
+
+
+def parse_template_key(key: str) -> tuple[str, str | None, str]:
+    kind, namespace, name = key.split("/", 2)
+    return kind, namespace or None, name
+
+
+def _both_scopes(name: str, namespace: str | None) -> set[str]:
+    """A name the service will look up namespace first, then cluster: until it says which
+    it found, both are in use."""
+    return {
+        template_key(AIMServiceTemplate.KIND, namespace, name),
+        template_key(AIMClusterServiceTemplate.KIND, None, name),
+    }
+
+
 def service_templates(service: AIMService) -> list[str]:
+    """The templates a service uses, as `template_key`s: the one it resolved, exactly (its
+    kind and namespace are in `status.resolvedTemplate`), and a name it gives that it has not
+    resolved yet, in both scopes."""
     named = service.spec.template.name if service.spec.template else None
     resolved = service.status.resolved_template if service.status else None
-    return sorted({n for n in (named, resolved.name if resolved else None) if n})
+    keys: set[str] = set()
+    if resolved is not None and resolved.kind:
+        keys.add(template_key(resolved.kind, resolved.namespace, resolved.name))
+    elif resolved is not None:  # only a name (the template a broken service keeps running)
+        keys |= _both_scopes(resolved.name, service.namespace)
+    if named and not (resolved is not None and resolved.kind and resolved.name == named):
+        keys |= _both_scopes(named, service.namespace)
+    return sorted(keys)
 
 
 def _model_image(model: AIMModel | AIMClusterModel) -> list[str]:

@@ -1,20 +1,21 @@
-"""AIMModel / AIMClusterModel reconciler: observe → plan → apply.
+"""AIMModel / AIMClusterModel reconciler: observe → plan → apply → status.
 
-Observe: the runtime config, the image metadata (from the registry, spec.imageMetadata or an
-earlier inspection recorded in status) and, for fine-tuned models, the candidate official
-templates with their owning models, all from the cache except the one registry call. Plan: the
-kind of model (`catalog.model_kind`) decides once how `catalog.templates.plan` builds the
-desired templates; `catalog.model_status.build_status` builds the status. Apply: templates by
-server-side apply, pruning of what this operator applied and no longer plans, and the status
-when it changed. A model is inspected once per `spec.image`, not on every reconcile or restart.
+Observe (`observe`): the runtime config, the image metadata (from the registry,
+spec.imageMetadata or an earlier inspection recorded in status), for fine-tuned models the
+candidate official templates with their owning models, and the templates and profiles the model
+has, all from the cache except the one registry call: one `ModelObservation`. Plan
+(`model_plan.plan`, pure, also what `aim-engine explain model` prints): the templates and
+profiles to apply and what to prune. Apply: one helper applies and prunes owned objects of any
+kind. Status: `catalog.model_status.build_status`, from the templates as they stand after the
+apply, written by the store's status writer. A model is inspected once per `spec.image`, not
+on every reconcile or restart.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Iterable
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 from aim_engine.api.core import Secret, SecretMetadata
 from aim_engine.api.meta import KubeObject, LocalObjectReference, ObjectKey
@@ -27,18 +28,18 @@ from aim_engine.api.v1alpha1 import (
     AIMRuntimeConfig,
     AIMService,
     AIMServiceTemplate,
-    ImageMetadata,
+    AnyModel,
+    AnyTemplate,
 )
-from aim_engine.api.v1alpha2 import AIMClusterProfile, AIMProfile
-from aim_engine.catalog import conditions, labels
+from aim_engine.api.v1alpha2 import AIMClusterProfile, AIMProfile, AnyProfile
+from aim_engine.catalog import conditions
 from aim_engine.catalog import model_status as ms
 from aim_engine.catalog import runtime_config as rc
-from aim_engine.catalog import templates as tp
 from aim_engine.catalog.api_version import declared_version
-from aim_engine.catalog.fine_tuning import Candidate, Owner
+from aim_engine.catalog.fine_tuning import Candidate
 from aim_engine.catalog.model_kind import FineTunedModel, ImageModel, ModelType, classify
-from aim_engine.catalog.profiles import DesiredProfile, plan_profiles
 from aim_engine.catalog.template_spec import discovery_enabled
+from aim_engine.controllers.apply import sync_owned
 from aim_engine.controllers.indexes import (
     AIM_ID,
     FINE_TUNED_AIM_ID,
@@ -46,31 +47,36 @@ from aim_engine.controllers.indexes import (
     PROFILE_MODEL,
     RUNTIME_CONFIG,
     SERVICE_TEMPLATE,
+    parse_template_key,
     service_templates,
+    template_key,
 )
 from aim_engine.controllers.lookup import find_model, find_runtime_config
+from aim_engine.controllers.model_plan import ModelObservation, ModelPlan
+from aim_engine.controllers.model_plan import plan as plan_model
 from aim_engine.controllers.settings import ControllerSettings
+from aim_engine.controllers.views import model_view
 from aim_engine.registry.credentials import Keychain, credentials_from_pull_secret
 from aim_engine.registry.errors import PullSecretError, RegistryError, RegistryUnavailableError
 from aim_engine.registry.inspector import Inspector
 from aim_engine.registry.reference import parse_reference
-from aim_engine.runtime.reconciler import Reconciler, Result, Watch
-from aim_engine.runtime.store import Store, applied_by, controlled_by
+from aim_engine.runtime.manager import paused
+from aim_engine.runtime.predicates import any_of, beyond_status, field_changed, generation_changed
+from aim_engine.runtime.reconciler import Backoff, Reconciler, Result, Watch
+from aim_engine.runtime.store import Store
 
 log = logging.getLogger(__name__)
 
-ModelKind = AIMModel | AIMClusterModel
-BROKEN = ("Failed", "Degraded", "NotAvailable")
-TemplateKind = AIMServiceTemplate | AIMClusterServiceTemplate
-ProfileKind = AIMProfile | AIMClusterProfile
-Owned = TypeVar("Owned", bound=KubeObject)
+MODEL_EVENTS = conditions.ready_events(on_ready=True, trouble=("Failed", "Degraded", "NotAvailable"))
+"""Events for what a user acts on: becoming ready, and breaking (not progressing)."""
 V1ALPHA2 = AIMProfile.API_VERSION
 
 # Retry after transient registry failures: 2 s, 4 s, ... up to 5 minutes. Failures the user
 # must fix (a missing pull secret, an image that does not exist) are retried too, because the
 # fix may happen outside the model (a secret created, an image pushed): 30 s, 60 s, ... 10 min.
-RETRY_TRANSIENT = (2.0, 300.0)
-RETRY_PERMANENT = (30.0, 600.0)
+# Only a malformed spec.image waits for a change of the model itself.
+RETRY_TRANSIENT = Backoff(2.0, 300.0)
+RETRY_PERMANENT = Backoff(30.0, 600.0)
 # Fine-tuned copies whose deployment image cannot be resolved yet are retried this often, on
 # top of the watches on their owners (which usually resolve them first).
 RETRY_SKIPPED = 60.0
@@ -92,27 +98,34 @@ class ModelReconciler(Reconciler):
         self.settings = settings
         self.cluster = cluster
         self.kind = AIMClusterModel if cluster else AIMModel
-        self.template_kind: type[TemplateKind] = AIMClusterServiceTemplate if cluster else AIMServiceTemplate
-        self.profile_kind: type[ProfileKind] = AIMClusterProfile if cluster else AIMProfile
+        self.template_kind: type[AnyTemplate] = AIMClusterServiceTemplate if cluster else AIMServiceTemplate
+        self.profile_kind: type[AnyProfile] = AIMClusterProfile if cluster else AIMProfile
         self.owns = (self.template_kind, self.profile_kind)
+        self.predicate = any_of(beyond_status, _writers_changed)
+        fine_tuned_owner = any_of(generation_changed, field_changed("status.image_metadata"))
         watches: list[Watch[Any]] = [
             Watch(self.template_kind, self._models_of_template),
-            Watch(AIMClusterRuntimeConfig, self._models_using_cluster_config),
-            Watch(AIMService, self._models_of_service_templates),
+            Watch(AIMClusterRuntimeConfig, self._models_using_cluster_config, generation_changed),
+            # A service that names or resolved a template keeps it from being pruned.
+            Watch(
+                AIMService,
+                self._models_of_service_templates,
+                field_changed("spec.template", "status.resolved_template"),
+            ),
             # Fine-tuned models follow their sources: any template of the family, in any scope
-            # they can see, and the models that own those templates.
-            Watch(AIMClusterModel, self._fine_tuned_of_owner),
+            # they can see, and the models that own those templates (their image, metadata and
+            # baseImageRef decide the copies' deployment image, their tag the version).
+            Watch(AIMClusterModel, self._fine_tuned_of_owner, fine_tuned_owner),
             # A pull secret created or fixed is used at once, not after the failure's backoff.
             Watch(SecretMetadata, self._models_using_secret),
         ]
         if not cluster:
             watches += [
-                Watch(AIMRuntimeConfig, self._models_using_namespace_config),
-                Watch(AIMClusterServiceTemplate, self._fine_tuned_of_template),
-                Watch(AIMModel, self._fine_tuned_of_owner),
+                Watch(AIMRuntimeConfig, self._models_using_namespace_config, generation_changed),
+                Watch(AIMClusterServiceTemplate, self._fine_tuned_of_template, beyond_status),
+                Watch(AIMModel, self._fine_tuned_of_owner, fine_tuned_owner),
             ]
         self.watches = watches
-        self._failures: dict[ObjectKey, int] = {}  # consecutive transient failures per model
         self._deferrals: dict[ObjectKey, int] = {}  # first-status deferrals per new model
 
     @property
@@ -123,11 +136,11 @@ class ModelReconciler(Reconciler):
 
     def _models_of_template(self, template: KubeObject) -> Iterable[ObjectKey]:
         """A template of this scope: the model it names, and fine-tuned models of its family."""
-        spec = cast(TemplateKind, template).spec
+        spec = cast(AnyTemplate, template).spec
         return [ObjectKey(template.namespace or "", spec.model_name), *self._fine_tuned_of_template(template)]
 
     def _fine_tuned_of_template(self, template: KubeObject) -> Iterable[ObjectKey]:
-        aim_id = cast(TemplateKind, template).spec.aim_id
+        aim_id = cast(AnyTemplate, template).spec.aim_id
         if not aim_id or (self.cluster and template.namespace):
             return []  # cluster models see cluster templates only
         # A namespace template is seen by the fine-tuned models of its namespace; a cluster
@@ -147,11 +160,12 @@ class ModelReconciler(Reconciler):
         return keys
 
     def _models_of_service_templates(self, service: KubeObject) -> Iterable[ObjectKey]:
-        """A service that names or resolved a template keeps it from being pruned; when it lets
-        go (changed or deleted), the template's model must look again."""
-        namespace = None if self.cluster else service.namespace
+        """When a service lets go of a template (changed or deleted), its model looks again."""
         keys = []
-        for name in service_templates(cast(AIMService, service)):
+        for key in service_templates(cast(AIMService, service)):
+            kind, namespace, name = parse_template_key(key)
+            if kind != self.template_kind.KIND:
+                continue
             template = self.store.get(self.template_kind, name, namespace)
             if template is not None:
                 keys.append(ObjectKey(template.namespace or "", template.spec.model_name))
@@ -170,10 +184,10 @@ class ModelReconciler(Reconciler):
         namespace = secret.namespace or ""
         if self.cluster and namespace != self.settings.operator_namespace:
             return []
-        models = cast(list[ModelKind], self.store.list(self.kind, None if self.cluster else namespace))
+        models = cast(list[AnyModel], self.store.list(self.kind, None if self.cluster else namespace))
         return [m.key for m in models if secret.name in self._pull_secret_names(m)]
 
-    def _pull_secret_names(self, model: ModelKind) -> set[str]:
+    def _pull_secret_names(self, model: AnyModel) -> set[str]:
         names = {r.name for r in model.spec.image_pull_secrets or ()}
         runtime = self.runtime_config(model)
         if runtime.spec is not None:
@@ -183,56 +197,80 @@ class ModelReconciler(Reconciler):
     # --- reconcile ---
 
     async def reconcile(self, key: ObjectKey) -> Result | None:
-        model = cast(ModelKind | None, self.store.get(self.kind, key.name, key.namespace or None))
+        model = cast(AnyModel | None, self.store.get(self.kind, key.name, key.namespace or None))
         if model is None:
-            self._failures.pop(key, None)
             self._deferrals.pop(key, None)
             return None  # templates go with it (owner references)
-        if model.annotations.get(labels.PAUSED) == "true":
+        world = await self.observe(model)
+        plan = plan_model(world)
+        if await self._deleted_behind_the_cache(world, plan):
             return None
-        spec = model.spec
-        kind = classify(spec)
-
-        # Observe.
-        runtime = self.runtime_config(model)
-        image = await self._discover(model, kind, model.status or AIMModelStatus(), runtime)
-        candidates = self.candidates(model, kind) if isinstance(kind, FineTunedModel) else []
-
-        # Plan and apply the templates.
-        plan = tp.plan(model.name, spec, image.metadata, candidates, kind=kind)
-        if await self._deleted_behind_the_cache(model, plan):
-            return None
-        conflicts = await self._apply_templates(model, plan)
-        if plan.prune:
-            await self._prune(model, {t.name for t in plan.templates})
-        await self._sync_profiles(model, kind, image)
-
-        # Status, from the templates as they stand now.
-        owned = self.store.list(self.template_kind, key.namespace or None, index=(MODEL_NAME, model.name))
-        if self._defer_first_status(key, model, owned, plan, image):
+        await sync_owned(
+            self.store,
+            self.template_kind,
+            model,
+            [
+                self._owned(self.template_kind, model, d.name, d.labels, d.spec, d.annotations)
+                for d in plan.apply_templates
+            ],
+            prune=plan.prune_templates,
+        )
+        await sync_owned(
+            self.store,
+            self.profile_kind,
+            model,
+            [self._owned(self.profile_kind, model, p.name, p.labels, p.spec) for p in plan.apply_profiles],
+            prune=plan.prune_profiles,
+        )
+        # The status, from the templates as they stand after the apply.
+        owned = self._templates(model)
+        if self._defer_first_status(key, model, owned, plan, world.image):
             # Templates just created report within moments, and each report requeues this
             # model: writing "Progressing" now would only be overwritten at once. The requeue
             # is a safety net for a template that never reports.
-            return Result(requeue_after=FIRST_STATUS_SAFETY)
+            return Result.after(FIRST_STATUS_SAFETY)
         new_status = ms.build_status(
             model.status,
             generation=model.metadata.generation,
-            kind=kind,
-            runtime=runtime,
-            image=image,
-            plan=plan,
+            kind=world.model_type,
+            runtime=world.runtime,
+            image=world.image,
+            plan=plan.templates,
             template_statuses=[t.status.status if t.status else None for t in owned],
-            conflicts=conflicts,
+            conflicts=plan.conflicts,
             timestamp=conditions.timestamp(self.settings.clock()),
         )
-        await self._write_status(model, new_status)
-        return self._next(key, image, plan)
+        await self.store.write_status(model, new_status, events=MODEL_EVENTS)
+        return _next(world.image, plan)
 
-    def candidates(self, model: ModelKind, kind: FineTunedModel) -> list[Candidate]:
+    async def observe(self, model: AnyModel) -> ModelObservation:
+        """Everything the plan reads, gathered once: from the cache, and from the registry when
+        the image must be inspected."""
+        model_type = classify(model.spec)
+        runtime = self.runtime_config(model)
+        image = await self._discover(model, model_type, model.status or AIMModelStatus(), runtime)
+        templates = {t.name: t for t in self._templates(model)}
+        profiles = self.store.list(self.profile_kind, model.namespace, index=(PROFILE_MODEL, model.name))
+        return ModelObservation(
+            model=model,
+            model_type=model_type,
+            runtime=runtime,
+            image=image,
+            candidates=self.candidates(model, model_type),
+            templates=templates,
+            profiles={p.name: p for p in profiles},
+            in_use=frozenset(name for name, t in templates.items() if self._in_use(t)),
+            declared_v1alpha2=self.uses_v1alpha2(model),
+            field_manager=self.store.field_manager,
+        )
+
+    def candidates(self, model: AnyModel, kind: ModelType) -> list[Candidate]:
         """Templates of the model's family it can see, each with the model that owns it: a
         namespace model sees its namespace's templates and cluster templates; a cluster model
         sees cluster templates."""
-        found: list[TemplateKind] = []
+        if not isinstance(kind, FineTunedModel):
+            return []
+        found: list[AnyTemplate] = []
         if not self.cluster:
             found += self.store.list(AIMServiceTemplate, model.namespace, index=(AIM_ID, kind.aim_id))
         found += self.store.list(AIMClusterServiceTemplate, index=(AIM_ID, kind.aim_id))
@@ -240,16 +278,19 @@ class ModelReconciler(Reconciler):
         for t in found:
             owner = find_model(self.store, t.spec.model_name, t.namespace)
             candidates.append(
-                Candidate(t.KIND, t.name, t.namespace, t.labels, t.spec, _owner(owner) if owner else None)
+                Candidate(t.KIND, t.name, t.namespace, t.labels, t.spec, model_view(owner) if owner else None)
             )
         return candidates
 
-    def runtime_config(self, model: ModelKind) -> rc.RuntimeConfigResolution:
+    def _templates(self, model: AnyModel) -> list[AnyTemplate]:
+        return self.store.list(self.template_kind, model.namespace, index=(MODEL_NAME, model.name))
+
+    def runtime_config(self, model: AnyModel) -> rc.RuntimeConfigResolution:
         return find_runtime_config(self.store, model.spec.runtime_config_name, model.namespace)
 
     async def _discover(
         self,
-        model: ModelKind,
+        model: AnyModel,
         kind: ModelType,
         status: AIMModelStatus,
         runtime: rc.RuntimeConfigResolution,
@@ -301,7 +342,7 @@ class ModelReconciler(Reconciler):
         )
 
     async def _pull_credentials(
-        self, model: ModelKind, runtime: rc.RuntimeConfigResolution
+        self, model: AnyModel, runtime: rc.RuntimeConfigResolution
     ) -> Keychain | ms.ImageOutcome:
         """Pull secrets of the model and its runtime config, read from the model's namespace
         (the operator namespace for cluster models) and nowhere else."""
@@ -326,66 +367,34 @@ class ModelReconciler(Reconciler):
                 return ms.metadata_failed(str(exc), exc.reason, transient=False)
         return Keychain.merged(chains)
 
-    async def _deleted_behind_the_cache(self, model: ModelKind, plan: tp.TemplatePlan) -> bool:
+    async def _deleted_behind_the_cache(self, world: ModelObservation, plan: ModelPlan) -> bool:
         """A template this model had is gone: recreate it only if the model still exists. The
         garbage collector deletes the templates of a deleted model, and their deletions can reach
         this operator before the model's own (separate watches): recreating them then would be a
         write per template in a deletion storm, for the collector to undo."""
+        model = world.model
         had_templates = bool(model.status and model.status.template_count)
-        missing = any(
-            self.store.get(self.template_kind, t.name, model.namespace) is None for t in plan.templates
-        )
+        missing = any(t.name not in world.templates for t in plan.templates.templates)
         if not (had_templates and missing):
             return False
         return not await self.store.exists(self.kind, model.name, model.namespace)
 
-    async def _apply_templates(self, model: ModelKind, plan: tp.TemplatePlan) -> list[str]:
-        """Apply the planned templates; returns names skipped because someone else owns them."""
-        skipped = []
-        writes = []
-        for desired in plan.templates:
-            existing = self.store.get(self.template_kind, desired.name, model.namespace)
-            if existing is not None and not controlled_by(existing, model):
-                skipped.append(desired.name)
-                continue
-            template = self._owned(
-                self.template_kind, model, desired.name, desired.labels, desired.spec, desired.annotations
-            )
-            writes.append(self.store.apply(template, owner=model))
-        # Independent objects: apply them concurrently (one round trip, not one per template).
-        await asyncio.gather(*writes)
-        return skipped
-
-    async def _prune(self, model: ModelKind, wanted: set[str]) -> None:
-        """Delete templates this operator applied for the model and no longer plans, unless a
-        service uses one. Objects people made are never pruned, even when they carry the
-        operator's labels and owner reference (an administrator's clone for another GPU, say):
-        only what our field manager applied counts as ours."""
-        for template in self.store.list(self.template_kind, model.namespace, index=(MODEL_NAME, model.name)):
-            if template.name in wanted or not controlled_by(template, model):
-                continue
-            if template.labels.get(labels.ORIGIN) not in (labels.ORIGIN_AUTO, labels.ORIGIN_FINE_TUNED):
-                continue
-            if not applied_by(template, self.store.field_manager) or self._in_use(template):
-                continue
-            await self.store.delete(self.template_kind, template.name, template.namespace)
-
     def _owned(
         self,
-        kind: type[Owned],
-        model: ModelKind,
+        kind: type[Any],
+        model: AnyModel,
         name: str,
         object_labels: dict[str, str],
         spec: Any,
         annotations: dict[str, str] | None = None,
-    ) -> Owned:
+    ) -> Any:
         """An object the model owns (a template or a profile), scoped like the model."""
         obj = kind.new(name, None if self.cluster else model.namespace, spec=spec)
         obj.metadata.labels = object_labels
         obj.metadata.annotations = annotations or None
         return obj
 
-    def uses_v1alpha2(self, model: ModelKind) -> bool:
+    def uses_v1alpha2(self, model: AnyModel) -> bool:
         """Whether the user declared the model in aim.eai.amd.com/v1alpha2 (see
         `catalog.api_version`: the stored object alone does not say)."""
         declared = declared_version(
@@ -396,62 +405,16 @@ class ModelReconciler(Reconciler):
         )
         return declared == V1ALPHA2
 
-    def planned_profiles(
-        self, model: ModelKind, kind: ModelType, metadata: ImageMetadata | None
-    ) -> list[DesiredProfile] | None:
-        """The profiles the model should have; None while that cannot be known (a v1alpha2 image
-        model whose metadata is not read yet keeps the profiles it has)."""
-        if not self.uses_v1alpha2(model) or not isinstance(kind, ImageModel):
-            return []
-        if metadata is None:
-            return [] if not discovery_enabled(model.spec) and model.spec.image_metadata is None else None
-        return plan_profiles(model.name, model.spec, metadata)
-
-    async def _sync_profiles(self, model: ModelKind, kind: ModelType, image: ms.ImageOutcome) -> None:
-        """v1alpha2 models publish one profile per recommended deployment, scoped like the model
-        and owned by it; v1alpha1 models have none (a model re-declared as v1alpha1 loses the
-        ones it had). Profiles people made are never touched."""
-        desired = self.planned_profiles(model, kind, image.metadata)
-        existing = self.store.list(self.profile_kind, model.namespace, index=(PROFILE_MODEL, model.name))
-        if desired is None or (not desired and not existing):
-            return
-        writes = []
-        for profile in desired:
-            live = self.store.get(self.profile_kind, profile.name, model.namespace)
-            if live is not None and not controlled_by(live, model):
-                continue
-            obj = self._owned(self.profile_kind, model, profile.name, profile.labels, profile.spec)
-            writes.append(self.store.apply(obj, owner=model))
-        await asyncio.gather(*writes)
-        wanted = {p.name for p in desired}
-        for live in existing:
-            if live.name in wanted or not controlled_by(live, model):
-                continue
-            if applied_by(live, self.store.field_manager):
-                await self.store.delete(self.profile_kind, live.name, live.namespace)
-
-    def _in_use(self, template: TemplateKind) -> bool:
-        namespace = None if self.cluster else template.namespace
-        return bool(self.store.list(AIMService, namespace, index=(SERVICE_TEMPLATE, template.name)))
-
-    async def _write_status(self, model: ModelKind, status: AIMModelStatus) -> None:
-        # Round-trip so that unset values compare equal to what the API server returns.
-        status = AIMModelStatus.model_validate(status.dump())
-        if status == model.status:
-            return
-        await self.store.apply_status(model.model_copy(update={"status": status}))
-        previous = model.status.conditions if model.status else None
-        for change in conditions.transitions(previous, status.conditions or []):
-            # Events for what a user acts on: becoming ready, and breaking (not progressing).
-            if change.type == conditions.READY and (change.status == "True" or status.status in BROKEN):
-                self.store.record_event(model, change.event_type, change.reason, change.message)
+    def _in_use(self, template: AnyTemplate) -> bool:
+        used = template_key(template.KIND, template.namespace, template.name)
+        return bool(self.store.list(AIMService, index=(SERVICE_TEMPLATE, used)))
 
     def _defer_first_status(
         self,
         key: ObjectKey,
-        model: ModelKind,
-        owned: list[TemplateKind],
-        plan: tp.TemplatePlan,
+        model: AnyModel,
+        owned: list[AnyTemplate],
+        plan: ModelPlan,
         image: ms.ImageOutcome,
     ) -> bool:
         """Whether a new model's first status should wait for its templates' first reports.
@@ -463,26 +426,40 @@ class ModelReconciler(Reconciler):
         if model.status is not None or image.failure is not None:
             self._deferrals.pop(key, None)
             return False
-        waiting = any(t.status is None and t.annotations.get(labels.PAUSED) != "true" for t in owned)
+        waiting = any(t.status is None and not paused(t) for t in owned)
         deferred = self._deferrals.get(key, 0)
-        if not waiting or deferred > len(plan.templates):
+        if not waiting or deferred > len(plan.templates.templates):
             self._deferrals.pop(key, None)
             return False
         self._deferrals[key] = deferred + 1
         return True
 
-    def _next(
-        self, key: ObjectKey, image: ms.ImageOutcome, plan: tp.TemplatePlan | None = None
-    ) -> Result | None:
-        if image.failure is None or image.inspected_image is not None:
-            self._failures.pop(key, None)
-            return Result(requeue_after=RETRY_SKIPPED) if plan is not None and plan.skipped else None
-        attempts = self._failures.get(key, 0) + 1
-        self._failures[key] = attempts
-        base, cap = RETRY_TRANSIENT if image.failure == "transient" else RETRY_PERMANENT
-        delay = min(cap, base * 2 ** (attempts - 1))
-        # A registry that says when to come back (429/503 Retry-After) is not asked sooner.
-        return Result(requeue_after=max(delay, image.retry_after or 0.0))
+
+def _next(image: ms.ImageOutcome, plan: ModelPlan) -> Result | None:
+    """When to look again by itself: after a registry failure on its retry schedule (never
+    sooner than a Retry-After), while fine-tuned copies are skipped, else on the next change."""
+    if image.failure is None or image.inspected_image is not None:
+        return Result.after(RETRY_SKIPPED) if plan.templates.skipped else None
+    if image.failure_reason == "InvalidImageReference":
+        return Result.terminal("spec.image is not an image reference; only a change of it can help")
+    schedule = RETRY_TRANSIENT if image.failure == "transient" else RETRY_PERMANENT
+    return Result.retry(schedule, at_least=image.retry_after)
+
+
+def _writers_changed(old: AnyModel | None, new: AnyModel | None) -> bool:
+    """Who wrote the model (not its status), and in which API version: a re-apply of the same
+    spec in another version changes nothing else, and is still news (v1alpha2 models publish
+    profiles, v1alpha1 models do not)."""
+    return old is None or new is None or _writers(old) != _writers(new)
+
+
+def _writers(obj: KubeObject) -> set[tuple[object, object, object]]:
+    entries = (obj.metadata.model_extra or {}).get("managedFields") or ()
+    return {
+        (e.get("manager"), e.get("operation"), e.get("apiVersion"))
+        for e in entries
+        if isinstance(e, dict) and not e.get("subresource")
+    }
 
 
 def _inspected(image: str, digest: str | None) -> str:
@@ -493,8 +470,3 @@ def _inspected(image: str, digest: str | None) -> str:
 
 def _keychain(secret: Secret, namespace: str) -> Keychain:
     return credentials_from_pull_secret(f"{namespace}/{secret.name}", secret.type, secret.data)
-
-
-def _owner(model: ModelKind) -> Owner:
-    metadata = model.status.image_metadata if model.status else None
-    return Owner(model.KIND, model.name, model.namespace, model.spec, metadata)

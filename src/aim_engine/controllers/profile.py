@@ -9,15 +9,13 @@ from typing import Any, cast
 
 from aim_engine.api.core import Node
 from aim_engine.api.meta import KubeObject, ObjectKey
-from aim_engine.api.v1alpha2 import AIMClusterProfile, AIMProfile, AIMProfileStatus
-from aim_engine.catalog import conditions, labels
+from aim_engine.api.v1alpha2 import AIMClusterProfile, AIMProfile, AIMProfileStatus, AnyProfile
+from aim_engine.catalog import conditions
 from aim_engine.catalog.profiles import evaluate
-from aim_engine.controllers.gpu_nodes import GPUNodeFilter, inventory
+from aim_engine.controllers.gpu_nodes import gpu_signature_changed, inventory
 from aim_engine.controllers.settings import ControllerSettings
 from aim_engine.runtime.reconciler import Reconciler, Result, Watch
 from aim_engine.runtime.store import Store
-
-ProfileKind = AIMProfile | AIMClusterProfile
 
 
 class ProfileReconciler(Reconciler):
@@ -26,21 +24,18 @@ class ProfileReconciler(Reconciler):
         self.settings = settings
         self.cluster = cluster
         self.kind = AIMClusterProfile if cluster else AIMProfile
-        self._nodes = GPUNodeFilter(store)
-        self.watches: list[Watch[Any]] = [Watch(Node, self._all_profiles)]
+        self.watches: list[Watch[Any]] = [Watch(Node, self._all_profiles, gpu_signature_changed)]
 
     @property
     def name(self) -> str:
         return "clusterprofile" if self.cluster else "profile"
 
     def _all_profiles(self, node: KubeObject) -> Iterable[ObjectKey]:
-        if not self._nodes.changed(node):
-            return []
         return [p.key for p in self.store.list(self.kind)]
 
     async def reconcile(self, key: ObjectKey) -> Result | None:
-        profile = cast(ProfileKind | None, self.store.get(self.kind, key.name, key.namespace or None))
-        if profile is None or profile.annotations.get(labels.PAUSED) == "true":
+        profile = cast(AnyProfile | None, self.store.get(self.kind, key.name, key.namespace or None))
+        if profile is None:
             return None
         verdict = evaluate(profile.spec, inventory(self.store), len(self.store.list(Node)))
         status = profile.status or AIMProfileStatus()
@@ -60,8 +55,5 @@ class ProfileReconciler(Reconciler):
             resources=verdict.resources,
             conditions=merged,
         )
-        # Round-trip so that unset values compare equal to what the API server returns.
-        new_status = AIMProfileStatus.model_validate(new_status.dump())
-        if new_status != profile.status:
-            await self.store.apply_status(profile.model_copy(update={"status": new_status}))
+        await self.store.write_status(profile, new_status)
         return None

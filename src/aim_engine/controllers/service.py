@@ -30,6 +30,8 @@ from aim_engine.api.v1alpha1 import (
     AIMService,
     AIMServiceStatus,
     AIMServiceTemplate,
+    AnyModel,
+    AnyTemplate,
     ResolvedReference,
 )
 from aim_engine.catalog import conditions, labels
@@ -39,7 +41,8 @@ from aim_engine.catalog import service_model as sm
 from aim_engine.catalog import service_status as ss
 from aim_engine.catalog import service_templates as st
 from aim_engine.catalog.conditions import Cond
-from aim_engine.controllers.gpu_nodes import GPUNodeFilter, inventory
+from aim_engine.catalog.model_view import ModelView
+from aim_engine.controllers.gpu_nodes import gpu_signature_changed, inventory
 from aim_engine.controllers.indexes import (
     CUSTOM_IDENTITY,
     MODEL_IMAGE,
@@ -47,21 +50,23 @@ from aim_engine.controllers.indexes import (
     SERVICE_MODEL,
     SERVICE_RUNTIME_CONFIG,
     SERVICE_TEMPLATE,
+    template_key,
 )
 from aim_engine.controllers.lookup import find_model, find_runtime_config
 from aim_engine.controllers.settings import ControllerSettings
+from aim_engine.controllers.views import model_view, template_view
 from aim_engine.registry.reference import parse_reference
+from aim_engine.runtime.predicates import generation_changed
 from aim_engine.runtime.reconciler import Reconciler, Result, Watch
 from aim_engine.runtime.store import Store, controlled_by
 
-ModelKind = AIMModel | AIMClusterModel
-TemplateKind = AIMServiceTemplate | AIMClusterServiceTemplate
-BROKEN = ("Failed", "Degraded")
+SERVICE_EVENTS = conditions.ready_events(on_ready=True, trouble=("Failed", "Degraded"))
+"""Events for what a user acts on: starting to run, and breaking."""
 
 
 @dataclass(frozen=True)
 class ModelResolution:
-    model: sm.ModelView | None
+    model: ModelView | None
     condition: Cond
     phase: str
     """The phase the model imposes ("" when it is ready)."""
@@ -79,7 +84,7 @@ class ServicePlan:
     phase: str
     deployed: InferenceService | None
     """The service's own InferenceService as it exists now."""
-    model: sm.ModelView | None = None
+    model: ModelView | None = None
     model_how: str = ""
     create: AIMModel | None = None
     """A model to create for `spec.model.image` or `spec.model.custom`."""
@@ -94,15 +99,14 @@ class ServiceReconciler(Reconciler):
         self.store = store
         self.settings = settings
         self.owns = (InferenceService,) if settings.kserve else ()
-        self._nodes = GPUNodeFilter(store)
         self.watches: list[Watch[Any]] = [
-            Watch(AIMModel, self._services_of_model),
-            Watch(AIMClusterModel, self._services_of_model),
-            Watch(AIMServiceTemplate, self._services_of_template),
-            Watch(AIMClusterServiceTemplate, self._services_of_template),
-            Watch(AIMRuntimeConfig, self._services_of_config),
-            Watch(AIMClusterRuntimeConfig, self._services_of_config),
-            Watch(Node, self._services_needing_gpus),
+            Watch(AIMModel, self._services_of_model, _model_seen_changed),
+            Watch(AIMClusterModel, self._services_of_model, _model_seen_changed),
+            Watch(AIMServiceTemplate, self._services_of_template, _template_seen_changed),
+            Watch(AIMClusterServiceTemplate, self._services_of_template, _template_seen_changed),
+            Watch(AIMRuntimeConfig, self._services_of_config, generation_changed),
+            Watch(AIMClusterRuntimeConfig, self._services_of_config, generation_changed),
+            Watch(Node, self._services_needing_gpus, gpu_signature_changed),
         ]
 
     @property
@@ -112,17 +116,15 @@ class ServiceReconciler(Reconciler):
     # --- watches: which services a change concerns ---
 
     def _services_of_model(self, model: KubeObject) -> Iterable[ObjectKey]:
-        spec = cast(ModelKind, model).spec
+        spec = cast(AnyModel, model).spec
         values = [f"name:{model.name}", *([f"image:{spec.image}"] if spec.image else [])]
         return self._services(model.namespace, values)
 
     def _services_of_template(self, template: KubeObject) -> Iterable[ObjectKey]:
         """Services that named the template, and those that select among its model's templates."""
-        model_name = cast(TemplateKind, template).spec.model_name
-        found = {
-            s.key
-            for s in self.store.list(AIMService, template.namespace, index=(SERVICE_TEMPLATE, template.name))
-        }
+        model_name = cast(AnyTemplate, template).spec.model_name
+        named = template_key(template.KIND, template.namespace, template.name)
+        found = {s.key for s in self.store.list(AIMService, index=(SERVICE_TEMPLATE, named))}
         return found | set(self._services(template.namespace, [f"name:{model_name}"]))
 
     def _services_of_config(self, config: KubeObject) -> Iterable[ObjectKey]:
@@ -130,8 +132,6 @@ class ServiceReconciler(Reconciler):
         return [s.key for s in found]
 
     def _services_needing_gpus(self, node: KubeObject) -> Iterable[ObjectKey]:
-        if not self._nodes.changed(node):
-            return []
         return [s.key for s in self.store.list(AIMService)]
 
     def _services(self, namespace: str | None, values: Iterable[str]) -> list[ObjectKey]:
@@ -144,7 +144,7 @@ class ServiceReconciler(Reconciler):
 
     async def reconcile(self, key: ObjectKey) -> Result | None:
         service = self.store.get(AIMService, key.name, key.namespace)
-        if service is None or service.annotations.get(labels.PAUSED) == "true":
+        if service is None:
             return None  # the InferenceService goes with it (owner reference)
         plan = self.plan(service)
         if plan.create is not None:
@@ -165,7 +165,7 @@ class ServiceReconciler(Reconciler):
                 ),
                 owner=service,
             )
-        await self._write_status(service, self._status(service, plan, deployed))
+        await self.store.write_status(service, self._status(service, plan, deployed), events=SERVICE_EVENTS)
         return None
 
     def plan(self, service: AIMService) -> ServicePlan:
@@ -246,7 +246,7 @@ class ServiceReconciler(Reconciler):
             in_namespace = self.store.list(AIMModel, namespace, index=(MODEL_IMAGE, image))
             in_cluster = self.store.list(AIMClusterModel, index=(MODEL_IMAGE, image))
             picked = sm.pick_by_image(
-                [_view(m) for m in in_namespace], [_view(m) for m in in_cluster], auto_name
+                [model_view(m) for m in in_namespace], [model_view(m) for m in in_cluster], auto_name
             )
             counts = f"{len(in_namespace)} namespace and {len(in_cluster)} cluster model(s) have it"
             if picked is None:
@@ -282,15 +282,15 @@ class ServiceReconciler(Reconciler):
             how = f"spec.model.custom: AIMModel {existing.name} has the same base image, sources and hardware"
         if found is None:  # deleted between two cache reads
             return ModelResolution(None, sm.not_found(spec), "Pending", "the model just went away")
-        view = _view(found)
+        view = model_view(found)
         cond, phase = sm.readiness(view)
         return ModelResolution(view, cond, phase, how)
 
-    def _model_of(self, view: sm.ModelView) -> ModelKind | None:
-        kind: type[ModelKind] = AIMModel if view.namespace else AIMClusterModel
+    def _model_of(self, view: ModelView) -> AnyModel | None:
+        kind: type[AnyModel] = AIMModel if view.namespace else AIMClusterModel
         return self.store.get(kind, view.name, view.namespace)
 
-    def _choose_template(self, service: AIMService, model: sm.ModelView) -> st.TemplateChoice:
+    def _choose_template(self, service: AIMService, model: ModelView) -> st.TemplateChoice:
         selector = service.spec.template
         namespace = service.namespace or ""
         if selector is not None and selector.name:
@@ -325,18 +325,18 @@ class ServiceReconciler(Reconciler):
         )
 
     def _find_template(self, name: str, namespace: str) -> st.TemplateView | None:
-        found: TemplateKind | None = self.store.get(AIMServiceTemplate, name, namespace)
+        found: AnyTemplate | None = self.store.get(AIMServiceTemplate, name, namespace)
         if found is None:
             found = self.store.get(AIMClusterServiceTemplate, name)
-        return _template_view(found) if found is not None else None
+        return template_view(found) if found is not None else None
 
-    def _candidates(self, model: sm.ModelView, namespace: str) -> list[st.TemplateView]:
-        found: list[TemplateKind] = list(
+    def _candidates(self, model: ModelView, namespace: str) -> list[st.TemplateView]:
+        found: list[AnyTemplate] = list(
             self.store.list(AIMServiceTemplate, namespace, index=(MODEL_NAME, model.name))
         )
         if model.namespace is None:
             found += self.store.list(AIMClusterServiceTemplate, index=(MODEL_NAME, model.name))
-        views = [_template_view(t) for t in found if not t.metadata.deletion_timestamp]
+        views = [template_view(t) for t in found if not t.metadata.deletion_timestamp]
         return [v for v in views if st.belongs_to(v, model)]
 
     # --- status ---
@@ -370,44 +370,18 @@ class ServiceReconciler(Reconciler):
             timestamp=conditions.timestamp(self.settings.clock()),
         )
 
-    async def _write_status(self, service: AIMService, status: AIMServiceStatus) -> None:
-        if status == service.status:
-            return
-        await self.store.apply_status(service.model_copy(update={"status": status}))
-        previous = service.status.conditions if service.status else None
-        for change in conditions.transitions(previous, status.conditions or []):
-            # Events for what a user acts on: starting to run, and breaking.
-            if change.type == conditions.READY and (change.status == "True" or status.status in BROKEN):
-                self.store.record_event(service, change.event_type, change.reason, change.message)
+
+def _model_seen_changed(old: AnyModel | None, new: AnyModel | None) -> bool:
+    """A model changed in what a service reads of it: identity, spec, phase, Ready message."""
+    return old is None or new is None or model_view(old) != model_view(new)
 
 
-def _view(model: ModelKind) -> sm.ModelView:
-    status = model.status
-    ready = conditions.find(status.conditions if status else None, conditions.READY)
-    return sm.ModelView(
-        kind=model.KIND,
-        name=model.name,
-        namespace=model.namespace,
-        uid=model.metadata.uid,
-        spec=model.spec,
-        status=status.status if status else None,
-        message=ready.message if ready is not None and ready.status != "True" else "",
-    )
+def _template_seen_changed(old: AnyTemplate | None, new: AnyTemplate | None) -> bool:
+    """A template changed in what a service reads of it: spec, annotations, status."""
+    return old is None or new is None or template_view(old) != template_view(new)
 
 
-def _template_view(template: TemplateKind) -> st.TemplateView:
-    return st.TemplateView(
-        kind=template.KIND,
-        name=template.name,
-        namespace=template.namespace,
-        uid=template.metadata.uid,
-        spec=template.spec,
-        status=template.status,
-        annotations=template.annotations,
-    )
-
-
-def _reference(obj: sm.ModelView | st.TemplateView) -> ResolvedReference:
+def _reference(obj: ModelView | st.TemplateView) -> ResolvedReference:
     return ResolvedReference(
         name=obj.name,
         namespace=obj.namespace,

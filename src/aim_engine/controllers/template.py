@@ -14,18 +14,22 @@ from aim_engine.api.v1alpha1 import (
     AIMModel,
     AIMServiceTemplate,
     AIMServiceTemplateStatus,
+    AnyTemplate,
 )
-from aim_engine.catalog import conditions, labels
-from aim_engine.catalog.template_status import ModelRef, evaluate
-from aim_engine.controllers.gpu_nodes import GPUNodeFilter, inventory
+from aim_engine.catalog import conditions
+from aim_engine.catalog.model_view import ModelView
+from aim_engine.catalog.template_status import evaluate
+from aim_engine.controllers.gpu_nodes import gpu_signature_changed, inventory
 from aim_engine.controllers.indexes import MODEL_NAME
 from aim_engine.controllers.lookup import find_model
 from aim_engine.controllers.settings import ControllerSettings
+from aim_engine.controllers.views import model_view
+from aim_engine.runtime.predicates import generation_changed
 from aim_engine.runtime.reconciler import Reconciler, Result, Watch
 from aim_engine.runtime.resources import group_of
 from aim_engine.runtime.store import Store
 
-TemplateKind = AIMServiceTemplate | AIMClusterServiceTemplate
+TEMPLATE_EVENTS = conditions.ready_events(on_ready=False, trouble=None)
 
 
 class TemplateReconciler(Reconciler):
@@ -34,16 +38,15 @@ class TemplateReconciler(Reconciler):
         self.settings = settings
         self.cluster = cluster
         self.kind = AIMClusterServiceTemplate if cluster else AIMServiceTemplate
+        # Templates read a model's spec and identity, never its status (which changes every
+        # time its templates' do): only a new generation, a create or a delete concerns them.
         watches: list[Watch[Any]] = [
-            Watch(AIMClusterModel, self._templates_of_cluster_model),
-            Watch(Node, self._templates_needing_gpus),
+            Watch(AIMClusterModel, self._templates_of_cluster_model, generation_changed),
+            Watch(Node, self._templates_needing_gpus, gpu_signature_changed),
         ]
         if not cluster:
-            watches.append(Watch(AIMModel, self._templates_of_namespace_model))
+            watches.append(Watch(AIMModel, self._templates_of_namespace_model, generation_changed))
         self.watches = watches
-        self._nodes = GPUNodeFilter(store)
-        # (uid, generation) per model last seen: status-only model updates requeue nothing.
-        self._models: dict[tuple[str, str, str], tuple[str | None, int | None]] = {}
 
     @property
     def name(self) -> str:
@@ -52,40 +55,20 @@ class TemplateReconciler(Reconciler):
     # --- watches ---
 
     def _templates_of_namespace_model(self, model: KubeObject) -> Iterable[ObjectKey]:
-        if not self._model_changed(AIMModel, model):
-            return []
         return [t.key for t in self.store.list(self.kind, model.namespace, index=(MODEL_NAME, model.name))]
 
     def _templates_of_cluster_model(self, model: KubeObject) -> Iterable[ObjectKey]:
-        if not self._model_changed(AIMClusterModel, model):
-            return []
         # Namespaced templates fall back to a cluster model of the same name, so all scopes.
         return [t.key for t in self.store.list(self.kind, index=(MODEL_NAME, model.name))]
 
-    def _model_changed(self, kind: type[KubeObject], model: KubeObject) -> bool:
-        """Whether a model event matters to templates: they read the model's spec and identity,
-        never its status, and a model's status changes every time its templates' do."""
-        live = self.store.get(kind, model.name, model.namespace)
-        seen = (live.metadata.uid, live.metadata.generation) if live is not None else None
-        key = (kind.KIND, model.namespace or "", model.name)
-        if self._models.get(key) == seen:
-            return False
-        if seen is None:
-            self._models.pop(key, None)
-        else:
-            self._models[key] = seen
-        return True
-
     def _templates_needing_gpus(self, node: KubeObject) -> Iterable[ObjectKey]:
-        if not self._nodes.changed(node):
-            return []
-        return [t.key for t in self.store.list(self.kind) if _needs_gpu(cast(TemplateKind, t))]
+        return [t.key for t in self.store.list(self.kind) if _needs_gpu(cast(AnyTemplate, t))]
 
     # --- reconcile ---
 
     async def reconcile(self, key: ObjectKey) -> Result | None:
-        template = cast(TemplateKind | None, self.store.get(self.kind, key.name, key.namespace or None))
-        if template is None or template.annotations.get(labels.PAUSED) == "true":
+        template = cast(AnyTemplate | None, self.store.get(self.kind, key.name, key.namespace or None))
+        if template is None:
             return None
         model = self._model(template)
         if model is None and _owned_by_a_model(template):
@@ -110,33 +93,26 @@ class TemplateReconciler(Reconciler):
                 "hardware_summary": verdict.hardware_summary,
                 "version": verdict.version,
                 "deployment_image": verdict.deployment_image,
-                "model_sources": template.spec.model_sources,
             }
         )
-        # Round-trip so that unset values compare equal to what the API server returns.
-        new_status = AIMServiceTemplateStatus.model_validate(new_status.dump())
-        if new_status != template.status:
-            await self.store.apply_status(template.model_copy(update={"status": new_status}))
-            for change in conditions.transitions(status.conditions, merged):
-                # Only trouble is worth an event here; the model reports readiness.
-                if change.type == conditions.READY and change.status != "True":
-                    self.store.record_event(template, change.event_type, change.reason, change.message)
+        # Only trouble is worth an event here; the model reports readiness.
+        await self.store.write_status(template, new_status, events=TEMPLATE_EVENTS)
         return None
 
-    def _model(self, template: TemplateKind) -> ModelRef | None:
+    def _model(self, template: AnyTemplate) -> ModelView | None:
         model = find_model(self.store, template.spec.model_name, None if self.cluster else template.namespace)
         if model is None:
             return None
-        return ModelRef(model.KIND, model.name, model.namespace, model.metadata.uid, model.spec)
+        return model_view(model)
 
 
-def _needs_gpu(template: TemplateKind) -> bool:
+def _needs_gpu(template: AnyTemplate) -> bool:
     hardware = template.spec.hardware
     # Templates without their own hardware may inherit GPUs from the model: include them.
     return hardware is None or hardware.gpu is not None
 
 
-def _owned_by_a_model(template: TemplateKind) -> bool:
+def _owned_by_a_model(template: AnyTemplate) -> bool:
     """Whether a model is the template's controlling owner (the templates the operator makes). A
     model deleted with `--cascade=orphan` loses this reference first, so its templates then say
     that their model is missing."""

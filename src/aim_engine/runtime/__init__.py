@@ -4,7 +4,7 @@ election, server-side apply, status writes, events and metrics (see each module)
 What a controller author uses::
 
     from aim_engine.runtime import (
-        Index, KubeApi, KubeStore, Manager, MemoryStore, ObjectKey, Reconciler, Result,
+        Backoff, KubeApi, KubeStore, Manager, MemoryStore, ObjectKey, Owns, Reconciler, Result,
         Store, Watch, run_until_idle,
     )
 """
@@ -27,18 +27,18 @@ from aim_engine.runtime.manager import Manager
 from aim_engine.runtime.memory_store import MemoryStore
 from aim_engine.runtime.metrics import RuntimeMetrics
 from aim_engine.runtime.operator import Operator, OperatorSettings, ReconcilerFactory
-from aim_engine.runtime.reconciler import Index, Reconciler, Result, Watch
+from aim_engine.runtime.reconciler import Backoff, Owns, Reconciler, Result, Watch
 from aim_engine.runtime.store import FIELD_MANAGER, ChangeEvent, Store
 
 __all__ = [
     "FIELD_MANAGER",
     "ApiError",
+    "Backoff",
     "ChangeEvent",
     "Conflict",
     "ControllerRuntimeError",
     "Gone",
     "IdleReport",
-    "Index",
     "KindNotWatched",
     "KubeApi",
     "KubeLeaseLock",
@@ -53,6 +53,7 @@ __all__ = [
     "ObjectKey",
     "Operator",
     "OperatorSettings",
+    "Owns",
     "Reconciler",
     "ReconcilerFactory",
     "Result",

@@ -2,7 +2,7 @@
 render` and of fast end-to-end tests over MemoryStore.
 
 `run_until_idle` reconciles every key, then whatever the resulting changes enqueue, until
-the queue is empty. Delayed requeues (a reconciler's `requeue_after`, error backoff) are
+the queue is empty. Delayed requeues (`Result.after`, `Result.retry`, error backoff) are
 not waited for; they are reported. A write conflict is retried at once, as the Manager's
 rate limiter would after a few milliseconds.
 """

@@ -9,10 +9,16 @@ Life of a Manager (`run`):
    lease is released, the caches stop. On a lost lease: workers are cancelled at once and
    `run` raises `LeadershipLost` (the process should exit, as controller-runtime does).
 
-Reconcile outcomes: a `Result(requeue_after=s)` requeues the key after s seconds; None
-waits for the next change; an exception requeues with per-key exponential backoff (reset
-by the next success); `Conflict` (a stale write) requeues at once through the same rate
-limiter, without logging an error.
+Events: a change of a reconciler's own kind enqueues its key when it passes the reconciler's
+`predicate`; a change of an owned kind enqueues the owner's key, and a watched kind the keys
+its mapper returns, each when it passes the watch's predicate (applied before the mapper).
+
+Reconcile outcomes: a key whose object carries the pause annotation is not reconciled
+("paused"); `Result.after(s)` requeues the key after s seconds; `Result.retry(backoff)`
+requeues it on that schedule, counting this key's consecutive retries (any other outcome resets
+the count); `Result.terminal(reason)` and None wait for the next change; an exception
+requeues with the queue's per-key exponential backoff (reset by the next success); `Conflict`
+(a stale write) requeues at once through the same rate limiter, without logging an error.
 """
 
 from __future__ import annotations
@@ -25,19 +31,20 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
-from aim_engine.api.meta import KubeObject, ObjectKey
+from aim_engine.api.meta import PAUSED_ANNOTATION, KubeObject, ObjectKey
 from aim_engine.runtime.errors import Conflict, LeadershipLost
 from aim_engine.runtime.leader import LeaderElector
 from aim_engine.runtime.logs import reconcile_context
 from aim_engine.runtime.metrics import RuntimeMetrics, WorkItem
-from aim_engine.runtime.reconciler import Reconciler, Result, Watch
+from aim_engine.runtime.predicates import Predicate, always, beyond_status
+from aim_engine.runtime.reconciler import Owns, Reconciler, Result, Watch
 from aim_engine.runtime.resources import group_of
 from aim_engine.runtime.store import ChangeEvent, Store
 from aim_engine.runtime.workqueue import ExponentialBackoff, ShutDown, WorkQueue
 
 log = logging.getLogger(__name__)
 
-Outcome = Literal["success", "requeue", "error", "conflict"]
+Outcome = Literal["success", "requeue", "retry", "terminal", "paused", "error", "conflict"]
 
 
 def owner_keys(owner_kind: type[KubeObject], obj: KubeObject) -> list[ObjectKey]:
@@ -52,33 +59,16 @@ def owner_keys(owner_kind: type[KubeObject], obj: KubeObject) -> list[ObjectKey]
     ]
 
 
-def status_only(old: KubeObject, new: KubeObject) -> bool:
-    """Whether only the status (and bookkeeping: resourceVersion, managedFields) differs, as
-    controller-runtime's GenerationChangedPredicate judges it: same generation, and the same
-    labels, annotations, owners, finalizers, deletion mark and writers (manager and version).
-    Kinds without a generation (core objects) never count as status-only."""
-    a, b = old.metadata, new.metadata
-    if a.generation is None or a.generation != b.generation:
-        return False
-    return (
-        a.labels == b.labels
-        and a.annotations == b.annotations
-        and a.owner_references == b.owner_references
-        and a.finalizers == b.finalizers
-        and a.deletion_timestamp == b.deletion_timestamp
-        and _writers(old) == _writers(new)
-    )
+def paused(obj: KubeObject | None) -> bool:
+    """Whether a person asked the operator to leave `obj` alone."""
+    return obj is not None and (obj.metadata.annotations or {}).get(PAUSED_ANNOTATION) == "true"
 
 
-def _writers(obj: KubeObject) -> set[tuple[object, object, object]]:
-    """Who wrote the object (not its status), and in which API version: a re-apply of the same
-    spec in another version changes nothing else, and is still news (v1alpha2 models)."""
-    entries = (obj.metadata.model_extra or {}).get("managedFields") or ()
-    return {
-        (e.get("manager"), e.get("operation"), e.get("apiVersion"))
-        for e in entries
-        if isinstance(e, dict) and not e.get("subresource")
-    }
+def _versions(event: ChangeEvent[Any]) -> tuple[Any, Any]:
+    """(old, new) as predicates see a change: (None, new) created, (old, None) deleted."""
+    if event.type == "DELETED":
+        return event.obj, None
+    return event.old, event.obj
 
 
 class Manager:
@@ -108,11 +98,6 @@ class Manager:
             if reconciler.name in self.reconcilers:
                 raise ValueError(f"two reconcilers are named {reconciler.name!r}")
             self.reconcilers[reconciler.name] = reconciler
-        # Indexes first: mappers (of any reconciler) may query them while subscriptions
-        # replay objects already cached.
-        for reconciler in reconcilers:
-            for index in reconciler.indexes:
-                store.add_index(index.kind, index.name, index.fn)
         for reconciler in reconcilers:
             self._subscribe(reconciler)
         self._stop = asyncio.Event()
@@ -121,25 +106,34 @@ class Manager:
         self.leading = False
         self.last_errors: dict[WorkItem, str] = {}
         """The last exception of each item whose latest reconcile failed."""
+        self.retries: dict[WorkItem, int] = {}
+        """Consecutive `Result.retry` outcomes of each item (forgotten on any other outcome)."""
 
     # --- wiring ---
 
     def _subscribe(self, r: Reconciler) -> None:
         name = r.name
+        passes = r.predicate or beyond_status
 
         def primary(event: ChangeEvent[Any]) -> None:
-            if event.type == "MODIFIED" and event.old is not None and status_only(event.old, event.obj):
-                return  # our own status write (or someone's): nothing a reconcile reads changed
-            self.queue.add((name, event.obj.key))
+            if passes(*_versions(event)):
+                self.queue.add((name, event.obj.key))
 
-        def owned(event: ChangeEvent[Any]) -> None:
-            keys = owner_keys(r.kind, event.obj)
-            if event.old is not None:
-                keys += owner_keys(r.kind, event.old)
-            self._add_all(name, keys)
+        def owned(predicate: Predicate) -> Any:
+            def handler(event: ChangeEvent[Any]) -> None:
+                if not predicate(*_versions(event)):
+                    return
+                keys = owner_keys(r.kind, event.obj)
+                if event.old is not None:
+                    keys += owner_keys(r.kind, event.old)
+                self._add_all(name, keys)
+
+            return handler
 
         def mapped(watch: Watch[Any]) -> Any:
             def handler(event: ChangeEvent[Any]) -> None:
+                if not watch.predicate(*_versions(event)):
+                    return
                 keys = list(watch.mapper(event.obj))
                 if event.old is not None and event.type == "MODIFIED":
                     keys += watch.mapper(event.old)
@@ -148,8 +142,9 @@ class Manager:
             return handler
 
         self.store.subscribe(r.kind, primary)
-        for kind in r.owns:
-            self.store.subscribe(kind, owned)
+        for entry in r.owns:
+            kind, predicate = (entry.kind, entry.predicate) if isinstance(entry, Owns) else (entry, always)
+            self.store.subscribe(kind, owned(predicate))
         for watch in r.watches:
             self.store.subscribe(watch.kind, mapped(watch))
 
@@ -177,8 +172,10 @@ class Manager:
         outcome: Outcome
         started = time.perf_counter()
         with reconcile_context(name, key, uuid.uuid4().hex[:12]):
+            # The one place the pause annotation is read: a paused object is not reconciled.
+            skip = paused(self.store.get(reconciler.kind, key.name, key.namespace or None))
             try:
-                result = await reconciler.reconcile(key)
+                result = None if skip else await reconciler.reconcile(key)
             except Conflict as exc:
                 outcome = "conflict"
                 delay = self.queue.add_rate_limited(item)
@@ -192,15 +189,27 @@ class Manager:
             else:
                 self.queue.forget(item)
                 self.last_errors.pop(item, None)
-                if isinstance(result, Result) and result.requeue_after is not None:
-                    outcome = "requeue"
-                    self.queue.add_after(item, result.requeue_after)
-                else:
-                    outcome = "success"
+                outcome = "paused" if skip else self._follow(item, result)
             finally:
                 self.metrics.reconcile_duration.labels(name).observe(time.perf_counter() - started)
         self.metrics.reconciles.labels(name, outcome).inc()
         return outcome
+
+    def _follow(self, item: WorkItem, result: Result | None) -> Outcome:
+        """Requeue `item` as a successful reconcile's result asks."""
+        if result is None:
+            self.retries.pop(item, None)
+            return "success"
+        if result.backoff is not None:
+            attempt = self.retries.get(item, 0) + 1
+            self.retries[item] = attempt
+            self.queue.add_after(item, max(result.backoff.delay(attempt), result.at_least))
+            return "retry"
+        self.retries.pop(item, None)
+        if result.requeue_after is not None:
+            self.queue.add_after(item, result.requeue_after)
+            return "requeue"
+        return "terminal" if result.terminal_reason is not None else "success"
 
     # --- running ---
 

@@ -25,7 +25,8 @@ class RuntimeMetrics:
         self.registry = r
         self.reconciles = Counter(
             "aim_engine_reconcile_total",
-            "Reconciles by controller and result (success, requeue, error, conflict).",
+            "Reconciles by controller and result (success, requeue, retry, terminal, paused, error, "
+            "conflict).",
             ["controller", "result"],
             registry=r,
         )

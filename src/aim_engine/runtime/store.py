@@ -62,6 +62,10 @@ def controlled_by(obj: KubeObject, owner: KubeObject) -> bool:
     )
 
 
+EventPolicy = Callable[[Any, Any], Iterable[tuple[EventType, str, str]]]
+"""`(old status, new status) -> [(type, reason, message)]`: the Events a status change is worth
+(the old status is None for an object's first)."""
+
 ChangeHandler = Callable[[ChangeEvent[Any]], None]
 """Called synchronously on the event loop for every cache change; must not block or await."""
 
@@ -147,6 +151,20 @@ class Store(ABC):
         reconcile starts from the fresh cache. An object deleted meanwhile raises `Conflict`
         too: the next reconcile finds it gone.
         """
+
+    async def write_status(self, obj: K, status: Any, *, events: EventPolicy | None = None) -> bool:
+        """The one status writer of every reconciler: normalize `status` (a round trip through
+        its JSON form, so that unset values compare equal to what the API server returns),
+        compare it once with `obj`'s, write it when it differs (`apply_status`), and record the
+        Events `events` derives from the change. Returns whether it wrote."""
+        normalized = type(status).model_validate(status.dump())
+        previous = getattr(obj, "status", None)
+        if normalized == previous:
+            return False
+        await self.apply_status(obj.model_copy(update={"status": normalized}))
+        for type_, reason, message in events(previous, normalized) if events is not None else ():
+            self.record_event(obj, type_, reason, message)
+        return True
 
     @abstractmethod
     async def delete(self, kind: type[KubeObject], name: str, namespace: str | None = None) -> bool:

@@ -10,9 +10,10 @@ import pytest
 from aim_engine.api.v1alpha1 import AIMModelSpec, ImageMetadata
 from aim_engine.api.v1alpha1.template import AIMServiceTemplateSpec
 from aim_engine.catalog import labels
-from aim_engine.catalog.fine_tuning import Candidate, Owner, deployment_image, match
+from aim_engine.catalog.fine_tuning import Candidate, deployment_image, match
 from aim_engine.catalog.images import image_tag, legacy_base_image, newest, rebase, version_key
 from aim_engine.catalog.model_kind import CustomModel, FineTunedModel, ImageModel, classify
+from aim_engine.catalog.model_view import ModelView
 from aim_engine.catalog.templates import plan
 from tests.support.document_tables import REBASING_ROWS
 
@@ -104,15 +105,16 @@ def owner(
     inspected: bool = True,
     namespace: str | None = None,
     **fields: Any,
-) -> Owner:
+) -> ModelView:
     metadata = ImageMetadata(base_image_ref=base) if inspected else None
     kind = "AIMModel" if namespace else "AIMClusterModel"
-    return Owner(kind, name, namespace, spec(image=image, **fields) if image else spec(**fields), metadata)
+    model_spec = spec(image=image, **fields) if image else spec(**fields)
+    return ModelView(kind=kind, name=name, namespace=namespace, spec=model_spec, image_metadata=metadata)
 
 
 def template(
     name: str,
-    model: Owner | None,
+    model: ModelView | None,
     *,
     aim_id: str = "qwen/qwen3-32b",
     model_id: str = "qwen/qwen3-32b-fp8",

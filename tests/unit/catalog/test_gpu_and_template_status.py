@@ -8,7 +8,8 @@ from aim_engine.catalog import labels
 from aim_engine.catalog.conditions import Cond, merge, transitions
 from aim_engine.catalog.gpu import GIB, fits, model_for_device, node_gpus
 from aim_engine.catalog.images import image_tag
-from aim_engine.catalog.template_status import ModelRef, evaluate, hardware_summary
+from aim_engine.catalog.model_view import ModelView
+from aim_engine.catalog.template_status import evaluate, hardware_summary
 
 
 def test_device_ids_and_vram() -> None:
@@ -42,10 +43,9 @@ def test_fits() -> None:
     assert not too_many.available and "16 GPUs" in too_many.message
 
 
-def model(**fields: object) -> ModelRef:
-    return ModelRef(
-        "AIMModel", "qwen", "team", "uid-1", AIMModelSpec.model_validate({"image": "r/q:0.8.5", **fields})
-    )
+def model(**fields: object) -> ModelView:
+    spec = AIMModelSpec.model_validate({"image": "r/q:0.8.5", **fields})
+    return ModelView(kind="AIMModel", name="qwen", namespace="team", uid="uid-1", spec=spec)
 
 
 def test_template_ready_when_gpus_exist() -> None:

@@ -15,14 +15,15 @@ from aim_engine.api.v1alpha1 import (
 from aim_engine.api.v1alpha1.runtime_config import AIMRuntimeConfigSpec
 from aim_engine.catalog import inference_service as isvc
 from aim_engine.catalog import labels
-from aim_engine.catalog.service_model import ModelView
+from aim_engine.catalog.model_view import ModelView
 from aim_engine.catalog.service_templates import TemplateView
 from tests.support.kserve import FIXTURE_CRD, full_schema, pruned_paths, v1beta1_schema
 
 
 def model(**spec: Any) -> ModelView:
     body = {"image": "amdenterpriseai/aim-qwen-qwen3-32b:0.8.5", **spec}
-    return ModelView("AIMModel", "qwen", "ml", "m", AIMModelSpec.model_validate(body), "Ready")
+    parsed = AIMModelSpec.model_validate(body)
+    return ModelView(kind="AIMModel", name="qwen", namespace="ml", uid="m", spec=parsed, phase="Ready")
 
 
 def template(

@@ -13,9 +13,14 @@ from aim_engine.catalog.model_status import (
 )
 from aim_engine.catalog.templates import TemplatePlan
 
-EXPECTING = TemplatePlan([], True, "CreatingTemplates", "")
-NOTHING = TemplatePlan([], False, "NoTemplatesExpected", "The image recommends no deployments")
-AWAITING = TemplatePlan([], True, "AwaitingMetadata", "")
+EXPECTING = TemplatePlan(templates=[], expects_templates=True, reason="CreatingTemplates", message="")
+NOTHING = TemplatePlan(
+    templates=[],
+    expects_templates=False,
+    reason="NoTemplatesExpected",
+    message="The image recommends no deployments",
+)
+AWAITING = TemplatePlan(templates=[], expects_templates=True, reason="AwaitingMetadata", message="")
 
 
 @pytest.mark.parametrize(

@@ -7,8 +7,10 @@ import re
 from typing import Any
 
 from aim_engine.api.v1alpha1 import AIMModelSpec, AIMServiceSpec
+from aim_engine.api.v1alpha1.common import ObjectStatus
 from aim_engine.catalog import labels
 from aim_engine.catalog import service_model as sm
+from aim_engine.catalog.model_view import ModelView
 
 
 def service(model: dict[str, Any], **extra: Any) -> AIMServiceSpec:
@@ -23,10 +25,13 @@ CUSTOM: dict[str, Any] = {
 
 
 def view(
-    name: str, namespace: str | None = None, status: str | None = "Ready", message: str = ""
-) -> sm.ModelView:
+    name: str, namespace: str | None = None, status: ObjectStatus | None = "Ready", message: str = ""
+) -> ModelView:
     kind = "AIMModel" if namespace else "AIMClusterModel"
-    return sm.ModelView(kind, name, namespace, "uid", AIMModelSpec(image="i:1"), status, message)
+    spec = AIMModelSpec(image="i:1")
+    return ModelView(
+        kind=kind, name=name, namespace=namespace, uid="uid", spec=spec, phase=status, message=message
+    )
 
 
 def test_auto_model_name_is_auto_and_a_stable_hash_of_the_image() -> None:

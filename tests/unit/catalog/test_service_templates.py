@@ -8,10 +8,19 @@ from typing import Any
 from aim_engine.api.v1alpha1 import AIMModelSpec, AIMServiceTemplateSpec, AIMServiceTemplateStatus
 from aim_engine.api.v1alpha1.service import ServiceOverrides
 from aim_engine.catalog import service_templates as st
-from aim_engine.catalog.service_model import ModelView
+from aim_engine.catalog.model_view import ModelView
 
-CLUSTER_MODEL = ModelView("AIMClusterModel", "qwen", None, "m1", AIMModelSpec(image="i:1"), "Ready")
-NAMESPACE_MODEL = ModelView("AIMModel", "qwen", "ml", "m2", AIMModelSpec(image="i:1"), "Ready")
+CLUSTER_MODEL = ModelView(
+    kind="AIMClusterModel",
+    name="qwen",
+    namespace=None,
+    uid="m1",
+    spec=AIMModelSpec(image="i:1"),
+    phase="Ready",
+)
+NAMESPACE_MODEL = ModelView(
+    kind="AIMModel", name="qwen", namespace="ml", uid="m2", spec=AIMModelSpec(image="i:1"), phase="Ready"
+)
 
 
 def template(

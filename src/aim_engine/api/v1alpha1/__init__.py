@@ -32,6 +32,13 @@ from aim_engine.api.v1alpha1.template import (
     AIMServiceTemplateStatus,
 )
 
+AnyModel = AIMModel | AIMClusterModel
+"""A model of either scope."""
+AnyTemplate = AIMServiceTemplate | AIMClusterServiceTemplate
+"""A service template of either scope."""
+AnyRuntimeConfig = AIMRuntimeConfig | AIMClusterRuntimeConfig
+"""A runtime config of either scope."""
+
 __all__ = [
     "AIMClusterModel",
     "AIMClusterRuntimeConfig",
@@ -47,6 +54,9 @@ __all__ = [
     "AIMServiceTemplate",
     "AIMServiceTemplateSpec",
     "AIMServiceTemplateStatus",
+    "AnyModel",
+    "AnyRuntimeConfig",
+    "AnyTemplate",
     "CustomModelSpec",
     "CustomProfile",
     "CustomTemplate",

@@ -7,7 +7,6 @@ from typing import Annotated, ClassVar
 from pydantic import Field
 
 from aim_engine.api.meta import (
-    GROUP,
     ApiModel,
     Conditions,
     EnvVar,
@@ -30,8 +29,7 @@ from aim_engine.api.v1alpha1.common import (
     TemplateType,
     VersionPolicy,
 )
-
-VERSION = "v1alpha1"
+from aim_engine.api.v1alpha1.groupversion import GROUP_VERSION
 
 
 class Discovery(ApiModel):
@@ -131,7 +129,7 @@ class AIMModelStatus(ApiModel):
 
 
 class AIMModel(KubeObject):
-    API_VERSION: ClassVar[str] = f"{GROUP}/{VERSION}"
+    API_VERSION: ClassVar[str] = GROUP_VERSION
     KIND: ClassVar[str] = "AIMModel"
     PLURAL: ClassVar[str] = "aimmodels"
     NAMESPACED: ClassVar[bool] = True
@@ -141,7 +139,7 @@ class AIMModel(KubeObject):
 
 
 class AIMClusterModel(KubeObject):
-    API_VERSION: ClassVar[str] = f"{GROUP}/{VERSION}"
+    API_VERSION: ClassVar[str] = GROUP_VERSION
     KIND: ClassVar[str] = "AIMClusterModel"
     PLURAL: ClassVar[str] = "aimclustermodels"
     NAMESPACED: ClassVar[bool] = False

@@ -6,8 +6,8 @@ from typing import Annotated, ClassVar
 
 from pydantic import Field
 
-from aim_engine.api.meta import GROUP, ApiModel, Conditions, EnvVar, KubeObject, LocalObjectReference
-from aim_engine.api.v1alpha1.model import VERSION
+from aim_engine.api.meta import ApiModel, Conditions, EnvVar, KubeObject, LocalObjectReference
+from aim_engine.api.v1alpha1.groupversion import GROUP_VERSION
 
 
 class StorageConfig(ApiModel):
@@ -62,7 +62,7 @@ class AIMRuntimeConfigStatus(ApiModel):
 
 
 class AIMRuntimeConfig(KubeObject):
-    API_VERSION: ClassVar[str] = f"{GROUP}/{VERSION}"
+    API_VERSION: ClassVar[str] = GROUP_VERSION
     KIND: ClassVar[str] = "AIMRuntimeConfig"
     PLURAL: ClassVar[str] = "aimruntimeconfigs"
     NAMESPACED: ClassVar[bool] = True
@@ -72,7 +72,7 @@ class AIMRuntimeConfig(KubeObject):
 
 
 class AIMClusterRuntimeConfig(KubeObject):
-    API_VERSION: ClassVar[str] = f"{GROUP}/{VERSION}"
+    API_VERSION: ClassVar[str] = GROUP_VERSION
     KIND: ClassVar[str] = "AIMClusterRuntimeConfig"
     PLURAL: ClassVar[str] = "aimclusterruntimeconfigs"
     NAMESPACED: ClassVar[bool] = False

@@ -7,7 +7,6 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import Field
 
 from aim_engine.api.meta import (
-    GROUP,
     ApiModel,
     Conditions,
     EnvVar,
@@ -17,7 +16,7 @@ from aim_engine.api.meta import (
 )
 from aim_engine.api.schema import cel
 from aim_engine.api.v1alpha1.common import Hardware, Metric, ModelSource, Precision, ResolvedReference
-from aim_engine.api.v1alpha1.model import VERSION
+from aim_engine.api.v1alpha1.groupversion import GROUP_VERSION
 
 ServiceStatus = Literal["Pending", "Starting", "Running", "Degraded", "Failed"]
 
@@ -79,7 +78,7 @@ class AIMServiceStatus(ApiModel):
 
 
 class AIMService(KubeObject):
-    API_VERSION: ClassVar[str] = f"{GROUP}/{VERSION}"
+    API_VERSION: ClassVar[str] = GROUP_VERSION
     KIND: ClassVar[str] = "AIMService"
     PLURAL: ClassVar[str] = "aimservices"
     NAMESPACED: ClassVar[bool] = True

@@ -7,7 +7,6 @@ from typing import Annotated, ClassVar
 from pydantic import Field
 
 from aim_engine.api.meta import (
-    GROUP,
     ApiModel,
     Conditions,
     EnvVar,
@@ -27,7 +26,7 @@ from aim_engine.api.v1alpha1.common import (
     TemplateProfile,
     TemplateType,
 )
-from aim_engine.api.v1alpha1.model import VERSION
+from aim_engine.api.v1alpha1.groupversion import GROUP_VERSION
 
 
 def _immutable(field: str) -> dict[str, list[dict[str, str]]]:
@@ -70,11 +69,12 @@ class AIMServiceTemplateStatus(ApiModel):
     """Version of the model image (its tag), used for fine-tuned version policies."""
     deployment_image: str | None = None
     """Image an AIMService deploys for this template."""
-    model_sources: list[ModelSource] | None = None
+    # No copy of spec.modelSources: their env may hold a literal credential, and status is
+    # readable by everyone who may read templates. Readers take them from the spec.
 
 
 class AIMServiceTemplate(KubeObject):
-    API_VERSION: ClassVar[str] = f"{GROUP}/{VERSION}"
+    API_VERSION: ClassVar[str] = GROUP_VERSION
     KIND: ClassVar[str] = "AIMServiceTemplate"
     PLURAL: ClassVar[str] = "aimservicetemplates"
     NAMESPACED: ClassVar[bool] = True
@@ -84,7 +84,7 @@ class AIMServiceTemplate(KubeObject):
 
 
 class AIMClusterServiceTemplate(KubeObject):
-    API_VERSION: ClassVar[str] = f"{GROUP}/{VERSION}"
+    API_VERSION: ClassVar[str] = GROUP_VERSION
     KIND: ClassVar[str] = "AIMClusterServiceTemplate"
     PLURAL: ClassVar[str] = "aimclusterservicetemplates"
     NAMESPACED: ClassVar[bool] = False

@@ -8,6 +8,9 @@ from aim_engine.api.v1alpha2.profile import (
     AIMProfileStatus,
 )
 
+AnyProfile = AIMProfile | AIMClusterProfile
+"""A profile of either scope."""
+
 __all__ = [
     "AIMClusterModel",
     "AIMClusterProfile",
@@ -15,4 +18,5 @@ __all__ = [
     "AIMProfile",
     "AIMProfileSpec",
     "AIMProfileStatus",
+    "AnyProfile",
 ]

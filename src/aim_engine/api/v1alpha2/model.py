@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from aim_engine.api.meta import GROUP, KubeObject
+from aim_engine.api.meta import KubeObject
 from aim_engine.api.v1alpha1.model import AIMModelSpec, AIMModelStatus
-
-VERSION = "v1alpha2"
+from aim_engine.api.v1alpha2.groupversion import GROUP_VERSION
 
 
 class AIMModel(KubeObject):
-    API_VERSION: ClassVar[str] = f"{GROUP}/{VERSION}"
+    API_VERSION: ClassVar[str] = GROUP_VERSION
     KIND: ClassVar[str] = "AIMModel"
     PLURAL: ClassVar[str] = "aimmodels"
     NAMESPACED: ClassVar[bool] = True
@@ -26,7 +25,7 @@ class AIMModel(KubeObject):
 
 
 class AIMClusterModel(KubeObject):
-    API_VERSION: ClassVar[str] = f"{GROUP}/{VERSION}"
+    API_VERSION: ClassVar[str] = GROUP_VERSION
     KIND: ClassVar[str] = "AIMClusterModel"
     PLURAL: ClassVar[str] = "aimclustermodels"
     NAMESPACED: ClassVar[bool] = False

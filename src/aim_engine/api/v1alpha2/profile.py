@@ -7,7 +7,6 @@ from typing import Annotated, ClassVar
 from pydantic import Field
 
 from aim_engine.api.meta import (
-    GROUP,
     ApiModel,
     Conditions,
     EnvVar,
@@ -24,7 +23,7 @@ from aim_engine.api.v1alpha1.common import (
     Precision,
     TemplateType,
 )
-from aim_engine.api.v1alpha2.model import VERSION
+from aim_engine.api.v1alpha2.groupversion import GROUP_VERSION
 
 
 class AIMProfileSpec(ApiModel):
@@ -65,7 +64,7 @@ class AIMProfileStatus(ApiModel):
 
 
 class AIMProfile(KubeObject):
-    API_VERSION: ClassVar[str] = f"{GROUP}/{VERSION}"
+    API_VERSION: ClassVar[str] = GROUP_VERSION
     KIND: ClassVar[str] = "AIMProfile"
     PLURAL: ClassVar[str] = "aimprofiles"
     NAMESPACED: ClassVar[bool] = True
@@ -75,7 +74,7 @@ class AIMProfile(KubeObject):
 
 
 class AIMClusterProfile(KubeObject):
-    API_VERSION: ClassVar[str] = f"{GROUP}/{VERSION}"
+    API_VERSION: ClassVar[str] = GROUP_VERSION
     KIND: ClassVar[str] = "AIMClusterProfile"
     PLURAL: ClassVar[str] = "aimclusterprofiles"
     NAMESPACED: ClassVar[bool] = False
