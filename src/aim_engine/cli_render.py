@@ -1,11 +1,12 @@
 """`aim-engine render -f PATH ...`: what a catalog becomes, without a cluster.
 
-Runs the operator's reconcilers to a fixpoint on the in-memory store (`aim_engine.render`) and
-prints every object that would exist: `-o table` (default), `-o yaml` (a stream) or `-o json`
-(a `List`). Objects that end `Failed` (and reconcile errors) stay in the output and are named in
-one line on stderr. Exit status: 0 when the catalog rendered, whatever its objects' status; with
-`--check`, 1 when something ends `Failed` or a reconciler failed (a CI gate, in the sense of
-`black --check`); 2 for bad usage or input; 3 when the reconcilers do not settle.
+Runs the operator's reconcilers to a fixpoint on the in-memory store
+(`aim_engine.offline.render`) and prints every object that would exist: `-o table` (default),
+`-o yaml` (a stream) or `-o json` (a `List`). Objects that end `Failed` (and reconcile errors)
+stay in the output and are named in one line on stderr. Exit status: 0 when the catalog
+rendered, whatever its objects' status; with `--check`, 1 when something ends `Failed` or a
+reconciler failed (a CI gate, in the sense of `black --check`); 2 for bad usage or input; 3 when
+the reconcilers do not settle.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from typing import Any
 
 import yaml
 
-from aim_engine.render import Rendered, failures, read_documents, render
-from aim_engine.render_table import table
+from aim_engine.offline.render import Rendered, failures, read_documents, render
+from aim_engine.offline.table import table
 from aim_engine.runtime.fixpoint import NotConverged
 
 PROG = "aim-engine render"

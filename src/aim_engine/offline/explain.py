@@ -28,7 +28,7 @@ from aim_engine.catalog.template_status import hardware_summary
 from aim_engine.controllers.indexes import MODEL_NAME
 from aim_engine.controllers.model import ModelReconciler
 from aim_engine.controllers.service import ServicePlan, ServiceReconciler
-from aim_engine.render_table import aligned
+from aim_engine.offline.table import aligned
 from aim_engine.runtime.store import Store
 
 ModelKind = AIMModel | AIMClusterModel
