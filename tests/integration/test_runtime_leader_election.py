@@ -128,7 +128,7 @@ async def test_two_managers_in_one_process_never_lead_together(
 
 
 class Process:
-    """`python -m aim_engine.cli_run run` with the Gadget test reconciler."""
+    """`python -m aim_engine.cli.run run` with the Gadget test reconciler."""
 
     def __init__(self, kube: KubeCluster, namespace: str, logs: Path, name: str) -> None:
         (self.port,) = free_ports(1)
@@ -138,7 +138,7 @@ class Process:
         argv = [
             sys.executable,
             "-m",
-            "aim_engine.cli_run",
+            "aim_engine.cli.run",
             "run",
             "--kubeconfig",
             str(kube.operator_kubeconfig_path),

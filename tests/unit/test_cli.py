@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from aim_engine.cli import build_parser, main
-from aim_engine.cli_run import _controller_settings, log_registry_trust
+from aim_engine.cli.run import _controller_settings, log_registry_trust
 
 
 def test_every_subcommand_is_registered() -> None:

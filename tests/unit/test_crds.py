@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from aim_engine.api.crds import all_crds, crd_file_name
-from aim_engine.cli import render_yaml
+from aim_engine.cli.crds import render_yaml
 
 CRD_DIR = Path(__file__).parents[2] / "deploy" / "crds"
 

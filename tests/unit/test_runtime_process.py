@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import pytest
 from prometheus_client import CollectorRegistry
 
-from aim_engine import cli_run
+from aim_engine.cli import run as cli_run
 from aim_engine.runtime.events import EventRecorder, TokenBucket
 from aim_engine.runtime.health import HealthServer, LoopHeartbeat, parse_address
 from aim_engine.runtime.logs import configure_logging

@@ -13,7 +13,7 @@ import asyncio
 import sys
 from typing import Any
 
-from aim_engine.cli_render import add_input_arguments, load_and_render
+from aim_engine.cli.render import add_input_arguments, load_and_render
 from aim_engine.runtime.fixpoint import NotConverged
 
 PROG = "aim-engine explain"

@@ -4,7 +4,7 @@
 `func`, which runs it and returns the exit code (0 after a graceful stop, 1 when the leader
 lease was lost or the operator failed, 2 for a usage problem).
 
-Also runnable on its own: `python -m aim_engine.cli_run run --kubeconfig ...`.
+Also runnable on its own: `python -m aim_engine.cli.run run --kubeconfig ...`.
 """
 
 from __future__ import annotations

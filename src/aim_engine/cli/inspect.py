@@ -186,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry (`python -m aim_engine.cli_inspect IMAGE`), same as `aim-engine inspect`."""
+    """Stand-alone entry (`python -m aim_engine.cli.inspect IMAGE`), same as `aim-engine inspect`."""
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0] if __doc__ else None)
     add_arguments(parser)
     return run(parser.parse_args(argv))
