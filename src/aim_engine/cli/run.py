@@ -20,6 +20,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any, cast
 
+from aim_engine.cli.registry_options import add_registry_arguments, registry_settings
+
 DEFAULT_RECONCILERS = "aim_engine.controllers:build_reconcilers"
 
 log = logging.getLogger("aim_engine.run")
@@ -72,26 +74,13 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         choices=["debug", "info", "warning", "error"],
         help="(default info)",
     )
-    p.add_argument(
-        "--insecure-registry",
-        action="append",
-        default=[],
-        metavar="HOST",
-        help="registry (host[:port]) reachable over plain HTTP or unverified HTTPS (repeatable)",
-    )
+    add_registry_arguments(p)
     p.add_argument(
         "--allowed-registry",
         action="append",
         default=[],
         metavar="HOST",
         help="inspect images only from these registries (host[:port]; repeatable; default: any)",
-    )
-    p.add_argument("--ca-bundle", metavar="FILE", help="extra PEM CA certificates trusted for registries")
-    p.add_argument(
-        "--platform",
-        default="linux/amd64",
-        metavar="OS/ARCH",
-        help="image platform to inspect (default linux/amd64)",
     )
     # Which reconcilers to run: MODULE:FUNCTION(store, settings). Tests point it at their own.
     p.add_argument("--reconcilers", default=DEFAULT_RECONCILERS, help=argparse.SUPPRESS)
@@ -144,15 +133,11 @@ def run_command(args: argparse.Namespace) -> int:
 
 def _controller_settings(args: argparse.Namespace) -> Any:
     from aim_engine.controllers import ControllerSettings
-    from aim_engine.registry.settings import RegistrySettings
 
-    registry = RegistrySettings(
-        insecure_registries=tuple(args.insecure_registry),
-        ca_bundle=args.ca_bundle,
-        platform=args.platform,
-    )
     return ControllerSettings(
-        operator_namespace=args.namespace, registry=registry, allowed_registries=tuple(args.allowed_registry)
+        operator_namespace=args.namespace,
+        registry=registry_settings(args),
+        allowed_registries=tuple(args.allowed_registry),
     )
 
 
