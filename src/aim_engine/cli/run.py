@@ -82,14 +82,19 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         metavar="HOST",
         help="inspect images only from these registries (host[:port]; repeatable; default: any)",
     )
-    # Which reconcilers to run: MODULE:FUNCTION(store, settings). Tests point it at their own.
+    # A hidden test hook: MODULE:FUNCTION (FUNCTION defaults to build_reconcilers), imported and
+    # called as FUNCTION(store, operator_settings), a runtime.operator.ReconcilerFactory, in
+    # place of the AIM controllers (tests pass tests.support.gadgets:build). The default value
+    # is never imported: it stands for the AIM controllers, which _run builds with the
+    # controller settings and one image inspector.
     p.add_argument("--reconcilers", default=DEFAULT_RECONCILERS, help=argparse.SUPPRESS)
     p.set_defaults(func=run_command)
     return p
 
 
 def load_factory(spec: str) -> Any:
-    """Import MODULE:FUNCTION; a clear error when it does not exist (yet)."""
+    """Import MODULE:FUNCTION for --reconcilers; SystemExit naming the spec when the module or
+    the function does not exist."""
     module_name, _, attr = spec.partition(":")
     try:
         module = importlib.import_module(module_name)
@@ -97,7 +102,7 @@ def load_factory(spec: str) -> Any:
     except (ImportError, AttributeError) as exc:
         raise SystemExit(
             f"aim-engine run: cannot load the reconcilers from {spec!r} ({exc}); "
-            "this build has no controllers wired in yet"
+            "--reconcilers takes MODULE:FUNCTION, a function of (store, operator settings)"
         ) from exc
 
 
