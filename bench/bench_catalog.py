@@ -48,8 +48,8 @@ from tests.support.operator_process import OperatorProcess, add_gpu_node, bind_c
 from tests.support.registries import RegistryFleet
 
 from aim_engine.controllers.settings import ControllerSettings
+from aim_engine.offline.render import render, without_keys
 from aim_engine.registry.settings import RegistrySettings
-from aim_engine.render import render, without_keys
 from aim_engine.runtime.kube_api import KubeApi
 
 V1 = "/apis/aim.eai.amd.com/v1alpha1"

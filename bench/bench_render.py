@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from aim_engine.render import read_documents, render
+from aim_engine.offline.render import read_documents, render
 
 GPUS = ("MI300X", "MI325X", "MI355X")
 

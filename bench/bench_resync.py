@@ -3,7 +3,7 @@
     uv run python -m bench.bench_resync --objects 1000 --concurrency 4
 
 Starts the test suite's control plane, installs the runtime tests' Gadget CRD and creates N
-gadgets in a namespace. The test reconciler (tests/unit/test_runtime_kinds.py) writes one
+gadgets in a namespace. The test reconciler (tests/support/gadgets.py) writes one
 owned ConfigMap (server-side apply) and one status per gadget. Measured:
 
 * floor: a bare client doing the same writes (apply the child, merge-patch the status) for N
@@ -39,16 +39,16 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
-from tests.integration.test_runtime_support import (
+from tests.support.api import admin_api
+from tests.support.gadgets import ConfigMap, Gadget, GadgetReconciler, child_name
+from tests.support.kube import ControlPlane, KubeCluster, ensure_namespace
+from tests.support.runtime_cluster import (
     Running,
     create,
     gadget_body,
     operator,
     prepare,
 )
-from tests.support.api import admin_api
-from tests.support.kube import ControlPlane, KubeCluster, ensure_namespace
-from tests.unit.test_runtime_kinds import ConfigMap, Gadget, GadgetReconciler, child_name
 
 from aim_engine.api.meta import ObjectKey
 from aim_engine.runtime import KubeApi

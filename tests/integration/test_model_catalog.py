@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 from typing import Any
@@ -13,43 +12,12 @@ from aim_engine.api.core import SecretMetadata
 from aim_engine.runtime.kube_api import KubeApi
 from tests.support.aim_api import V1, condition, create, get, model_body, status_of, templates_of
 from tests.support.aim_operator import GROUP, RunningOperator
+from tests.support.catalog_steps import DEPLOYMENTS, aim_labels, docker_config_secret, push, wait_model
 from tests.support.kube_plugin import unique_name
-from tests.support.oci_images import ImageBuilder, ImageSpec
 from tests.support.registries import Registries, RegistryEndpoint
 from tests.support.waiting import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group(GROUP)]
-
-DEPLOYMENTS = [
-    {"gpuModel": "MI300X", "gpuCount": 1, "precision": "fp8", "metric": "latency"},
-    {"gpuModel": "MI300X", "gpuCount": 8, "precision": "fp8", "metric": "throughput"},
-]
-
-
-def aim_labels(
-    name: str = "Qwen/Qwen3-32B", deployments: list[dict[str, Any]] | None = None
-) -> dict[str, str]:
-    return {
-        "com.amd.aim.model.canonicalName": name,
-        "com.amd.aim.model.recommendedDeployments": json.dumps(
-            DEPLOYMENTS if deployments is None else deployments
-        ),
-        "org.opencontainers.image.title": "qwen test image",
-    }
-
-
-def push(
-    endpoint: RegistryEndpoint, registries: Registries, repository: str, tag: str, labels: dict[str, str]
-) -> str:
-    with ImageBuilder(
-        endpoint.url, username=endpoint.username, password=endpoint.password, ca_bundle=registries.ca_bundle
-    ) as builder:
-        builder.push_image(
-            repository,
-            tag,
-            ImageSpec(labels=labels, env=("AIM_BASE_IMAGE_REF=docker.io/amdenterpriseai/aim-base:0.11",)),
-        )
-    return endpoint.image(repository, tag)
 
 
 @pytest.fixture
@@ -92,30 +60,6 @@ async def test_cluster_model_discovers_and_generates_templates(
     await eventually(
         lambda: templates_of(api, unique, None), lambda ts: ts == [], within=60, what="templates collected"
     )
-
-
-def docker_config_secret(
-    name: str, endpoint: RegistryEndpoint, password: str | None = None
-) -> dict[str, Any]:
-    auth = base64.b64encode(f"{endpoint.username}:{password or endpoint.password}".encode()).decode()
-    config = json.dumps({"auths": {endpoint.host: {"auth": auth}}})
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": name},
-        "type": "kubernetes.io/dockerconfigjson",
-        "data": {".dockerconfigjson": base64.b64encode(config.encode()).decode()},
-    }
-
-
-async def wait_model(
-    api: KubeApi, path: str, check: Any, *, within: float = 30.0, what: str = "model status"
-) -> dict[str, Any]:
-    found = await eventually(
-        lambda: get(api, path), lambda m: m is not None and check(m), within=within, what=what
-    )
-    assert found is not None
-    return found
 
 
 async def test_namespace_model_reads_pull_secret_from_its_runtime_config(

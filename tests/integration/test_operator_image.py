@@ -77,7 +77,7 @@ def test_image_holds_only_what_the_operator_needs(operator_image: BuiltImage) ->
         assert cache not in present, f"{cache} in the image"
     assert not [p for p in present if p.endswith((".whl", ".deb", ".a", ".h"))]
     site = rootfs / "opt" / "aim-engine" / "lib"
-    assert (site / "aim_engine" / "cli.py").is_file()
+    assert (site / "aim_engine" / "cli" / "__init__.py").is_file()
     assert not (site / "pip").exists() and not (site / "setuptools").exists()
     layers = operator_image.archive.manifest()["layers"]
     assert len(layers) == 1

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from aim_engine.runtime.kube_api import KubeApi
-from tests.integration.test_model_catalog import aim_labels, push, wait_model
 from tests.support.aim_api import V1, condition, create, model_body, status_of
 from tests.support.aim_operator import GROUP, RunningOperator
+from tests.support.catalog_steps import aim_labels, push, wait_model
 from tests.support.fault_server import Fault, FaultServer
 from tests.support.registries import Registries
 

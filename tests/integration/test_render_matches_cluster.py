@@ -16,7 +16,7 @@ import pytest
 from aim_engine.api.core import Namespace
 from aim_engine.api.meta import KubeObject
 from aim_engine.cli import main
-from aim_engine.render import KINDS, clean, read_documents, render
+from aim_engine.offline.render import KINDS, clean, read_documents, render
 from aim_engine.runtime.errors import NotFound
 from aim_engine.runtime.kube_api import KubeApi
 from aim_engine.runtime.resources import collection_path, object_key, object_path

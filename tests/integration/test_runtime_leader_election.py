@@ -20,7 +20,9 @@ from prometheus_client import CollectorRegistry
 
 from aim_engine.api.meta import ObjectKey
 from aim_engine.runtime import KubeApi, Operator, OperatorSettings, Reconciler, RuntimeMetrics, Store
-from tests.integration.test_runtime_support import (
+from tests.support.gadgets import GadgetReconciler
+from tests.support.kube import REPO, KubeCluster, free_ports
+from tests.support.runtime_cluster import (
     admin_fixture,  # noqa: F401 - the `admin` fixture
     create,
     gadget_body,
@@ -28,9 +30,7 @@ from tests.integration.test_runtime_support import (
     operator_api,
     read_gadget,
 )
-from tests.support.kube import REPO, KubeCluster, free_ports
 from tests.support.waiting import eventually
-from tests.unit.test_runtime_kinds import GadgetReconciler
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -128,7 +128,7 @@ async def test_two_managers_in_one_process_never_lead_together(
 
 
 class Process:
-    """`python -m aim_engine.cli_run run` with the Gadget test reconciler."""
+    """`python -m aim_engine.cli.run run` with the Gadget test reconciler."""
 
     def __init__(self, kube: KubeCluster, namespace: str, logs: Path, name: str) -> None:
         (self.port,) = free_ports(1)
@@ -138,7 +138,7 @@ class Process:
         argv = [
             sys.executable,
             "-m",
-            "aim_engine.cli_run",
+            "aim_engine.cli.run",
             "run",
             "--kubeconfig",
             str(kube.operator_kubeconfig_path),
@@ -149,7 +149,7 @@ class Process:
             "--health-address",
             "0",
             "--reconcilers",
-            "tests.unit.test_runtime_kinds:build",
+            "tests.support.gadgets:build",
         ]
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)

@@ -11,7 +11,9 @@ import pytest
 from aim_engine.api.meta import ObjectKey
 from aim_engine.runtime import KubeApi
 from aim_engine.runtime.resources import object_path
-from tests.integration.test_runtime_support import (
+from tests.support.gadgets import ConfigMap, Gadget, GadgetReconciler, child_name
+from tests.support.kube import KubeCluster
+from tests.support.runtime_cluster import (
     admin_fixture,  # noqa: F401 - the `admin` fixture
     create,
     gadget_body,
@@ -19,9 +21,7 @@ from tests.integration.test_runtime_support import (
     operator,
     read_gadget,
 )
-from tests.support.kube import KubeCluster
 from tests.support.waiting import eventually
-from tests.unit.test_runtime_kinds import ConfigMap, Gadget, GadgetReconciler, child_name
 
 pytestmark = [pytest.mark.integration, pytest.mark.kube_exclusive, pytest.mark.slow]
 

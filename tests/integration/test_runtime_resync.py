@@ -11,15 +11,15 @@ import time
 import pytest
 
 from aim_engine.runtime import KubeApi
-from tests.integration.test_runtime_support import (
+from tests.support.gadgets import ConfigMap, Gadget, GadgetReconciler
+from tests.support.kube import KubeCluster
+from tests.support.runtime_cluster import (
     Running,
     admin_fixture,  # noqa: F401 - the `admin` fixture
     create,
     gadget_body,
     operator,
 )
-from tests.support.kube import KubeCluster
-from tests.unit.test_runtime_kinds import ConfigMap, Gadget, GadgetReconciler
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -21,9 +21,9 @@ import pytest_asyncio
 from prometheus_client import REGISTRY, generate_latest
 
 from aim_engine.runtime.kube_api import KubeApi
-from tests.integration.test_model_catalog import aim_labels, docker_config_secret, push, wait_model
 from tests.support.aim_api import V1, condition, create, model_body
 from tests.support.aim_operator import GROUP, OPERATOR_NAMESPACE, RunningOperator
+from tests.support.catalog_steps import aim_labels, docker_config_secret, push, wait_model
 from tests.support.kube_plugin import unique_name
 from tests.support.registries import Registries
 

@@ -685,7 +685,7 @@ async def test_document_service_examples_as_written(
 
 
 async def test_operator_detects_kserve_by_api_discovery(api: KubeApi) -> None:
-    from aim_engine.cli_run import _serves_inference_services
+    from aim_engine.cli.run import _serves_inference_services
 
     # The test cluster serves the InferenceService fixture CRD; a group it lacks is absent.
     assert await _serves_inference_services(api) is True

@@ -7,9 +7,10 @@ PID at the end of the session, on Ctrl-C or SIGTERM too (atexit fallback; the pr
 with the pytest process that started them).
 
 It is not started when the run cannot contain integration tests: ``-m`` containing
-"not integration", only ``tests/unit`` paths, or ``--collect-only``. If a test asks for ``kube``
-anyway, that process starts its own. Missing binaries are built by ``tests/k8sbin/build.sh`` (once,
-several minutes, cached); if that fails (no Go), every test using ``kube`` fails with the reason.
+"not integration", only ``tests/unit`` and ``tests/harness`` paths, or ``--collect-only``. If a
+test asks for ``kube`` anyway, that process starts its own. Missing binaries are built by
+``tests/k8sbin/build.sh`` (once, several minutes, cached); if that fails (no Go), every test
+using ``kube`` fails with the reason.
 
 Fixtures
 --------
@@ -97,11 +98,11 @@ def _why_not_start(config: pytest.Config) -> str | None:
     markexpr = " ".join(str(getattr(opt, "markexpr", "") or "").split())
     if "not integration" in markexpr:
         return f"-m {markexpr!r} excludes integration tests"
-    unit = (REPO / "tests" / "unit").resolve()
+    offline = [(REPO / "tests" / folder).resolve() for folder in ("unit", "harness")]
     base = Path(config.invocation_params.dir)
     paths = [(base / arg.split("::", 1)[0]).resolve() for arg in config.args]
-    if paths and all(p == unit or unit in p.parents for p in paths):
-        return "only tests/unit selected"
+    if paths and all(any(p == d or d in p.parents for d in offline) for p in paths):
+        return "only tests/unit and tests/harness selected"
     return None
 
 

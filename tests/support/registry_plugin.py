@@ -2,8 +2,8 @@
 
 * Without xdist the registries start on first use of the `registries` fixture, in this process.
 * With xdist they start in the controller (`pytest_sessionstart`), unless the run cannot contain
-  integration tests (`-m "not integration"`, or only tests/unit paths), and the endpoints reach
-  the workers through `workerinput` (`pytest_configure_node`).
+  integration tests (`-m "not integration"`, or only tests/unit and tests/harness paths), and the
+  endpoints reach the workers through `workerinput` (`pytest_configure_node`).
 * They are stopped by PID in the controller at the end of the session.
 
 A missing `docker-registry` binary fails every test that needs a registry, loudly, naming the
@@ -38,10 +38,10 @@ def _may_run_integration(config: pytest.Config) -> bool:
         return False
     if config.getoption("collectonly", False):
         return False
-    unit_dir = (config.rootpath / "tests" / "unit").resolve()
+    offline = [(config.rootpath / "tests" / folder).resolve() for folder in ("unit", "harness")]
     base = config.invocation_params.dir
     paths = [(base / str(arg).split("::", 1)[0]).resolve() for arg in config.args]
-    return not paths or not all(path == unit_dir or unit_dir in path.parents for path in paths)
+    return not paths or not all(any(path == d or d in path.parents for d in offline) for path in paths)
 
 
 def _start(config: pytest.Config) -> None:
@@ -100,7 +100,7 @@ def registries(pytestconfig: pytest.Config) -> Registries:
             pytest.fail(payload["error"], pytrace=False)
         pytest.fail(
             "the test OCI registries were not started: the xdist controller judged this run to hold "
-            "no integration tests (-m 'not integration' or only tests/unit paths)",
+            "no integration tests (-m 'not integration' or only tests/unit and tests/harness paths)",
             pytrace=False,
         )
     if _FLEET not in config.stash and _ERROR not in config.stash:

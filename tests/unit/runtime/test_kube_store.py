@@ -17,7 +17,7 @@ from aim_engine.api.meta import ApiModel, KubeObject
 from aim_engine.runtime import Conflict, KindNotWatched, KubeApi, KubeStore, RuntimeMetrics
 from aim_engine.runtime.fields import build_fields_v1, field_set_view
 from aim_engine.runtime.transport import HttpxTransport
-from tests.unit.test_runtime_kinds import ConfigMap, Gadget, GadgetSpec, GadgetStatus
+from tests.support.gadgets import ConfigMap, Gadget, GadgetSpec, GadgetStatus
 
 
 class Recorder:

@@ -7,14 +7,36 @@ import logging
 import pytest
 
 from aim_engine.cli import build_parser, main
-from aim_engine.cli_run import _controller_settings, log_registry_trust
+from aim_engine.cli.registry_options import registry_settings
+from aim_engine.cli.run import _controller_settings, log_registry_trust
+from aim_engine.registry.settings import RegistrySettings
 
 
 def test_every_subcommand_is_registered() -> None:
+    """Every sub-command is wired; the four that may contact a registry take the same registry
+    options, whose defaults are RegistrySettings' own."""
     parser = build_parser()
-    for command in ("crds", "inspect", "run"):
-        args = parser.parse_args([command, "x"] if command == "inspect" else [command])
+    operands = {"inspect": ["x"], "render": ["-f", "x"], "explain": ["service", "x"]}
+    flags = [
+        "--insecure-registry",
+        "Mirror.local:5000",
+        "--ca-bundle",
+        "ca.pem",
+        "--platform",
+        "linux/arm64/v8",
+    ]
+    for command in ("crds", "render", "explain", "inspect", "run"):
+        args = parser.parse_args([command, *operands.get(command, [])])
         assert callable(args.func)
+        if command == "crds":
+            continue
+        assert registry_settings(args) == RegistrySettings()
+        given = registry_settings(parser.parse_args([command, *operands.get(command, []), *flags]))
+        assert (given.insecure_registries, given.ca_bundle, str(given.platform)) == (
+            ("mirror.local:5000",),
+            "ca.pem",
+            "linux/arm64/v8",
+        )
 
 
 def test_run_builds_controller_settings_from_flags() -> None:

@@ -9,7 +9,7 @@ from typing import Any
 from aim_engine.api.kserve import InferenceService
 from aim_engine.api.v1alpha1 import AIMService
 from aim_engine.runtime.memory_store import MemoryStore
-from tests.unit.test_controllers_in_memory import METADATA, NODE, Catalog, condition, find, model
+from tests.support.in_memory_catalog import METADATA, NODE, Catalog, condition, find, model
 
 IMAGE = "amdenterpriseai/aim-qwen-qwen3-32b:0.8.5"
 

@@ -10,7 +10,7 @@ from aim_engine.api.core import Node, Secret
 from aim_engine.api.meta import ObjectKey
 from aim_engine.runtime import Conflict, KindNotWatched, MemoryStore
 from aim_engine.runtime.store import ChangeEvent
-from tests.unit.test_runtime_kinds import ClusterGadget, ConfigMap, Gadget, GadgetSpec, GadgetStatus
+from tests.support.gadgets import ClusterGadget, ConfigMap, Gadget, GadgetSpec, GadgetStatus
 
 
 def gadget(name: str = "g", ns: str = "ns", size: int = 1, **spec: Any) -> Gadget:

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from aim_engine.api.crds import all_crds, crd_file_name
-from aim_engine.cli import render_yaml
+from aim_engine.cli.crds import render_yaml
 
-CRD_DIR = Path(__file__).parents[2] / "deploy" / "crds"
+CRD_DIR = Path(__file__).parents[3] / "deploy" / "crds"
 
 
 def _walk(node: Any, path: str = "") -> list[tuple[str, dict[str, Any]]]:
@@ -76,5 +76,5 @@ def test_models_are_served_in_both_versions() -> None:
 def test_reference_doc_matches_the_types() -> None:
     from aim_engine.api.reference import markdown
 
-    doc = Path(__file__).parents[2] / "docs" / "crd-reference.md"
+    doc = Path(__file__).parents[3] / "docs" / "crd-reference.md"
     assert doc.read_text() == markdown(), "run: uv run aim-engine crds --reference > docs/crd-reference.md"

@@ -13,7 +13,7 @@ import asyncio
 import sys
 from typing import Any
 
-from aim_engine.cli_render import add_input_arguments, load_and_render
+from aim_engine.cli.render import add_input_arguments, load_and_render
 from aim_engine.runtime.fixpoint import NotConverged
 
 PROG = "aim-engine explain"
@@ -40,11 +40,11 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def explain_command(args: argparse.Namespace) -> int:
-    from aim_engine import explain
     from aim_engine.api.v1alpha1 import AIMService
     from aim_engine.controllers.lookup import find_model
     from aim_engine.controllers.model import ModelReconciler
     from aim_engine.controllers.service import ServiceReconciler
+    from aim_engine.offline import explain
 
     if bool(args.filename) == bool(args.kubeconfig):
         print(
@@ -93,8 +93,8 @@ async def _cluster_snapshot(kubeconfig: str) -> tuple[Any, list[Any]]:
     from aim_engine.api.core import Secret
     from aim_engine.api.kserve import InferenceService
     from aim_engine.controllers import ControllerSettings, build_reconcilers
+    from aim_engine.offline.render import KINDS
     from aim_engine.registry.snapshots import SnapshotInspector
-    from aim_engine.render import KINDS
     from aim_engine.runtime.errors import NotFound
     from aim_engine.runtime.kube_api import KubeApi, load_config
     from aim_engine.runtime.memory_store import MemoryStore

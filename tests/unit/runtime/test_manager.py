@@ -26,7 +26,7 @@ from aim_engine.runtime import (
 from aim_engine.runtime.logs import ContextFilter, JsonFormatter
 from aim_engine.runtime.manager import owner_keys
 from aim_engine.runtime.workqueue import ExponentialBackoff
-from tests.unit.test_runtime_kinds import (
+from tests.support.gadgets import (
     ConfigMap,
     Gadget,
     GadgetReconciler,

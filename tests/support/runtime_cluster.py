@@ -17,8 +17,7 @@ from aim_engine.api.meta import KubeObject, ObjectKey
 from aim_engine.runtime import KubeApi, KubeStore, Manager, NotFound, RuntimeMetrics
 from aim_engine.runtime.resources import collection_path, object_path
 from tests.support.api import admin_api, server_side_apply
-from tests.support.kube import KubeCluster, apply_crds
-from tests.unit.test_runtime_kinds import (
+from tests.support.gadgets import (
     GADGET_CRDS,
     GROUP,
     ClusterGadget,
@@ -27,6 +26,7 @@ from tests.unit.test_runtime_kinds import (
     GadgetReconciler,
     GadgetStatus,
 )
+from tests.support.kube import KubeCluster, apply_crds
 
 T = TypeVar("T")
 

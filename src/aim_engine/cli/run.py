@@ -4,7 +4,7 @@
 `func`, which runs it and returns the exit code (0 after a graceful stop, 1 when the leader
 lease was lost or the operator failed, 2 for a usage problem).
 
-Also runnable on its own: `python -m aim_engine.cli_run run --kubeconfig ...`.
+Also runnable on its own: `python -m aim_engine.cli.run run --kubeconfig ...`.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ import signal
 import sys
 from collections.abc import Sequence
 from typing import Any, cast
+
+from aim_engine.cli.registry_options import add_registry_arguments, registry_settings
 
 DEFAULT_RECONCILERS = "aim_engine.controllers:build_reconcilers"
 
@@ -72,13 +74,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         choices=["debug", "info", "warning", "error"],
         help="(default info)",
     )
-    p.add_argument(
-        "--insecure-registry",
-        action="append",
-        default=[],
-        metavar="HOST",
-        help="registry (host[:port]) reachable over plain HTTP or unverified HTTPS (repeatable)",
-    )
+    add_registry_arguments(p)
     p.add_argument(
         "--allowed-registry",
         action="append",
@@ -86,21 +82,19 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         metavar="HOST",
         help="inspect images only from these registries (host[:port]; repeatable; default: any)",
     )
-    p.add_argument("--ca-bundle", metavar="FILE", help="extra PEM CA certificates trusted for registries")
-    p.add_argument(
-        "--platform",
-        default="linux/amd64",
-        metavar="OS/ARCH",
-        help="image platform to inspect (default linux/amd64)",
-    )
-    # Which reconcilers to run: MODULE:FUNCTION(store, settings). Tests point it at their own.
+    # A hidden test hook: MODULE:FUNCTION (FUNCTION defaults to build_reconcilers), imported and
+    # called as FUNCTION(store, operator_settings), a runtime.operator.ReconcilerFactory, in
+    # place of the AIM controllers (tests pass tests.support.gadgets:build). The default value
+    # is never imported: it stands for the AIM controllers, which _run builds with the
+    # controller settings and one image inspector.
     p.add_argument("--reconcilers", default=DEFAULT_RECONCILERS, help=argparse.SUPPRESS)
     p.set_defaults(func=run_command)
     return p
 
 
 def load_factory(spec: str) -> Any:
-    """Import MODULE:FUNCTION; a clear error when it does not exist (yet)."""
+    """Import MODULE:FUNCTION for --reconcilers; SystemExit naming the spec when the module or
+    the function does not exist."""
     module_name, _, attr = spec.partition(":")
     try:
         module = importlib.import_module(module_name)
@@ -108,7 +102,7 @@ def load_factory(spec: str) -> Any:
     except (ImportError, AttributeError) as exc:
         raise SystemExit(
             f"aim-engine run: cannot load the reconcilers from {spec!r} ({exc}); "
-            "this build has no controllers wired in yet"
+            "--reconcilers takes MODULE:FUNCTION, a function of (store, operator settings)"
         ) from exc
 
 
@@ -144,15 +138,11 @@ def run_command(args: argparse.Namespace) -> int:
 
 def _controller_settings(args: argparse.Namespace) -> Any:
     from aim_engine.controllers import ControllerSettings
-    from aim_engine.registry.settings import RegistrySettings
 
-    registry = RegistrySettings(
-        insecure_registries=tuple(args.insecure_registry),
-        ca_bundle=args.ca_bundle,
-        platform=args.platform,
-    )
     return ControllerSettings(
-        operator_namespace=args.namespace, registry=registry, allowed_registries=tuple(args.allowed_registry)
+        operator_namespace=args.namespace,
+        registry=registry_settings(args),
+        allowed_registries=tuple(args.allowed_registry),
     )
 
 

@@ -177,6 +177,6 @@ class GadgetReconciler(Reconciler):
 
 
 def build(store: Store, settings: Any) -> Sequence[Reconciler]:
-    """Reconciler factory for `aim-engine run --reconcilers tests.unit.test_runtime_kinds:build`;
+    """Reconciler factory for `aim-engine run --reconcilers tests.support.gadgets:build`;
     the namespace to act in comes from $AIM_TEST_GADGET_NAMESPACE."""
     return [GadgetReconciler(store, os.environ.get("AIM_TEST_GADGET_NAMESPACE") or None)]

@@ -1,11 +1,12 @@
 """`aim-engine render -f PATH ...`: what a catalog becomes, without a cluster.
 
-Runs the operator's reconcilers to a fixpoint on the in-memory store (`aim_engine.render`) and
-prints every object that would exist: `-o table` (default), `-o yaml` (a stream) or `-o json`
-(a `List`). Objects that end `Failed` (and reconcile errors) stay in the output and are named in
-one line on stderr. Exit status: 0 when the catalog rendered, whatever its objects' status; with
-`--check`, 1 when something ends `Failed` or a reconciler failed (a CI gate, in the sense of
-`black --check`); 2 for bad usage or input; 3 when the reconcilers do not settle.
+Runs the operator's reconcilers to a fixpoint on the in-memory store
+(`aim_engine.offline.render`) and prints every object that would exist: `-o table` (default),
+`-o yaml` (a stream) or `-o json` (a `List`). Objects that end `Failed` (and reconcile errors)
+stay in the output and are named in one line on stderr. Exit status: 0 when the catalog
+rendered, whatever its objects' status; with `--check`, 1 when something ends `Failed` or a
+reconciler failed (a CI gate, in the sense of `black --check`); 2 for bad usage or input; 3 when
+the reconcilers do not settle.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from typing import Any
 
 import yaml
 
-from aim_engine.render import Rendered, failures, read_documents, render
-from aim_engine.render_table import table
+from aim_engine.cli.registry_options import add_registry_arguments, check_ca_bundle, registry_settings
+from aim_engine.controllers import ControllerSettings
+from aim_engine.offline.render import Rendered, failures, read_documents, render
+from aim_engine.offline.table import table
 from aim_engine.runtime.fixpoint import NotConverged
 
 PROG = "aim-engine render"
@@ -29,7 +32,8 @@ MAX_SUMMARY = 5
 
 
 def add_input_arguments(parser: argparse.ArgumentParser, *, required: bool) -> None:
-    """The options render and explain share: where the catalog and its metadata come from."""
+    """The options render and explain share: where the catalog and its metadata come from, and
+    how the registry is reached for images without metadata (unless --offline)."""
     parser.add_argument(
         "-f",
         "--filename",
@@ -59,6 +63,7 @@ def add_input_arguments(parser: argparse.ArgumentParser, *, required: bool) -> N
         metavar="MODEL=COUNT",
         help="declare a GPU node without Node YAML, e.g. --gpu MI300X=8; repeatable",
     )
+    add_registry_arguments(parser)
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -84,9 +89,13 @@ def load_and_render(args: argparse.Namespace) -> Rendered:
     """Render the inputs `add_input_arguments` declared; ValueError for bad input."""
     from aim_engine.registry.snapshots import load_snapshots
 
+    check_ca_bundle(args)
     snapshots = load_snapshots(Path(p) for p in args.metadata)
     documents = read_documents(args.filename)
-    return asyncio.run(render(documents, snapshots=snapshots, offline=args.offline, gpus=args.gpu))
+    settings = ControllerSettings(registry=registry_settings(args))
+    return asyncio.run(
+        render(documents, snapshots=snapshots, offline=args.offline, gpus=args.gpu, settings=settings)
+    )
 
 
 def notes(rendered: Rendered) -> list[str]:

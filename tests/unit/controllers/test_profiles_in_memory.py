@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from aim_engine.api.v1alpha1 import AIMClusterModel
-from tests.unit.test_controllers_in_memory import METADATA, NODE, Catalog, find
+from tests.support.in_memory_catalog import METADATA, NODE, Catalog, find
 
 
 def cluster_model(version: str, name: str) -> dict[str, Any]:

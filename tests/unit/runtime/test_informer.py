@@ -23,7 +23,7 @@ from aim_engine.runtime.metrics import RuntimeMetrics
 from aim_engine.runtime.store import ChangeEvent
 from aim_engine.runtime.transport import HttpxTransport
 from aim_engine.runtime.workqueue import ExponentialBackoff
-from tests.unit.test_runtime_kinds import Gadget
+from tests.support.gadgets import Gadget
 
 
 class FakeServer:

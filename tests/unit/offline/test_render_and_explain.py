@@ -15,7 +15,7 @@ import yaml
 
 from aim_engine.cli import main
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 V1 = "aim.eai.amd.com/v1alpha1"
 
 

@@ -21,11 +21,11 @@ import argparse
 import asyncio
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 import yaml
 
+from aim_engine.cli.registry_options import add_registry_arguments, check_ca_bundle, registry_settings
 from aim_engine.registry.credentials import Keychain, default_docker_config_path, load_docker_config
 from aim_engine.registry.errors import (
     ImageNotFoundError,
@@ -37,7 +37,6 @@ from aim_engine.registry.errors import (
     RegistryUnavailableError,
 )
 from aim_engine.registry.inspector import ImageInspector, InspectionResult
-from aim_engine.registry.manifest import Platform
 from aim_engine.registry.reference import parse_reference
 from aim_engine.registry.settings import RegistrySettings
 
@@ -50,13 +49,6 @@ EXIT_CODES: tuple[tuple[type[RegistryError], int], ...] = (
     (PullSecretError, 7),
 )
 PROG = "aim-engine inspect"
-
-
-def _platform(text: str) -> Platform:
-    try:
-        return Platform.parse(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -80,21 +72,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="Docker config.json with registry credentials (default: $DOCKER_CONFIG/config.json or "
         "~/.docker/config.json when it exists)",
     )
-    parser.add_argument(
-        "--platform",
-        type=_platform,
-        default=Platform("linux", "amd64"),
-        metavar="OS/ARCH[/VARIANT]",
-        help="image of a multi-platform index to read (default linux/amd64)",
-    )
-    parser.add_argument(
-        "--insecure-registry",
-        action="append",
-        default=[],
-        metavar="HOST",
-        help="allow plain HTTP or unverified HTTPS for this registry (repeatable)",
-    )
-    parser.add_argument("--ca-bundle", metavar="FILE", help="extra PEM CA certificates to trust")
+    add_registry_arguments(parser)
     parser.add_argument("-o", "--output", choices=("table", "json", "yaml"), default="table")
 
 
@@ -155,14 +133,12 @@ async def _inspect(args: argparse.Namespace, settings: RegistrySettings) -> Insp
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.ca_bundle and not Path(args.ca_bundle).is_file():
-        return _fail(f"CA bundle {args.ca_bundle}: no such file", 2)
     try:
-        settings = RegistrySettings(
-            insecure_registries=tuple(args.insecure_registry),
-            ca_bundle=args.ca_bundle,
-            platform=args.platform,
-        )
+        check_ca_bundle(args)
+    except ValueError as exc:
+        return _fail(str(exc), 2)
+    try:
+        settings = registry_settings(args)
         result = asyncio.run(_inspect(args, settings))
     except RegistryError as exc:
         code = next((c for cls, c in EXIT_CODES if isinstance(exc, cls)), 1)
@@ -186,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry (`python -m aim_engine.cli_inspect IMAGE`), same as `aim-engine inspect`."""
+    """Stand-alone entry (`python -m aim_engine.cli.inspect IMAGE`), same as `aim-engine inspect`."""
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0] if __doc__ else None)
     add_arguments(parser)
     return run(parser.parse_args(argv))

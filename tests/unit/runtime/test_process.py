@@ -15,12 +15,12 @@ from collections.abc import Iterator
 import pytest
 from prometheus_client import CollectorRegistry
 
-from aim_engine import cli_run
+from aim_engine.cli import run as cli_run
 from aim_engine.runtime.events import EventRecorder, TokenBucket
 from aim_engine.runtime.health import HealthServer, LoopHeartbeat, parse_address
 from aim_engine.runtime.logs import configure_logging
 from aim_engine.runtime.metrics import RuntimeMetrics
-from tests.unit.test_runtime_kinds import Gadget, GadgetSpec
+from tests.support.gadgets import Gadget, GadgetSpec
 
 
 @pytest.fixture
@@ -167,6 +167,6 @@ def test_run_with_an_unusable_kubeconfig_fails_cleanly() -> None:
         "--kubeconfig",
         "/nonexistent/kubeconfig",
         "--reconcilers",
-        "tests.unit.test_runtime_kinds:build",
+        "tests.support.gadgets:build",
     ]
     assert cli_run.main(argv) == 2

@@ -11,7 +11,7 @@ import yaml
 from aim_engine.api import kind_class, parse_object
 from aim_engine.api.v1alpha1 import AIMModelStatus
 
-DATA = Path(__file__).parent.parent / "data"
+DATA = Path(__file__).parents[2] / "data"
 
 
 def seed_examples() -> list[dict[str, Any]]:

@@ -25,7 +25,7 @@ from aim_engine.catalog.template_status import hardware_summary
 from aim_engine.controllers import model_plan
 from aim_engine.controllers.model import ModelReconciler
 from aim_engine.controllers.service import ServicePlan, ServiceReconciler
-from aim_engine.render_table import aligned
+from aim_engine.offline.table import aligned
 
 
 def _columns(rows: Sequence[Sequence[str]]) -> list[str]:
