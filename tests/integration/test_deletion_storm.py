@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from aim_engine.api.v1alpha1 import AIMClusterModel, AIMClusterServiceTemplate
 from aim_engine.runtime.kube_api import KubeApi
 from tests.support.aim_api import V1, create, model_body
 from tests.support.aim_operator import GROUP, RunningOperator
@@ -28,6 +29,11 @@ METADATA = {
         ],
     }
 }
+
+
+async def _cached(operator: RunningOperator, prefix: str) -> int:
+    kinds = (AIMClusterModel, AIMClusterServiceTemplate)
+    return sum(1 for kind in kinds for o in operator.store.list(kind) if o.name.startswith(prefix))
 
 
 async def count(api: KubeApi, plural: str, selector: str) -> int:
@@ -96,7 +102,12 @@ async def test_deleting_a_thousand_models_at_once(
     assert not ours, [(e.verb, e.resource, e.name, e.code) for e in ours[:5]]
 
     settled = kube.audit.mark()
-    await asyncio.sleep(5)
+    # Once the operator's cache has every deletion and it has reconciled what they enqueued,
+    # it has had every chance to write.
+    await eventually(
+        lambda: _cached(operator, storm), lambda n: n == 0, within=60, what="the cache caught up"
+    )
+    await operator.idle()
     after = [e for e in kube.audit.writes(since=settled) if e.name.startswith(storm)]
     assert not after, f"writes after the storm settled: {[(e.verb, e.resource, e.name) for e in after[:5]]}"
     errors = [item for item in operator.manager.last_errors if item[1].name.startswith(storm)]

@@ -347,6 +347,33 @@ def test_helm_uninstall_keeps_crds_and_user_objects(user: User) -> None:
         "AIMService",
         "InferenceService",
     }, "the walk-through left a catalog and a service"
+    # A canary owned by the release's Deployment and service account: when the garbage collector
+    # has deleted it, it has dealt with both owners' deletions, and would have taken anything
+    # else they owned.
+    owners = [
+        user.json(f"kubectl -n aim-system get {kind} aim-engine -o json")
+        for kind in ("deployment", "serviceaccount")
+    ]
+    canary = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": "gc-canary",
+            "namespace": "aim-system",
+            "ownerReferences": [
+                {
+                    "apiVersion": o["apiVersion"],
+                    "kind": o["kind"],
+                    "name": o["metadata"]["name"],
+                    "uid": o["metadata"]["uid"],
+                }
+                for o in owners
+            ],
+        },
+    }
+    (user.workdir / "gc-canary.json").write_text(json.dumps(canary))
+    rc, out = user.sh("kubectl apply -f gc-canary.json")
+    assert rc == 0, out
     rc, out = user.sh("helm uninstall aim-engine --namespace aim-system")
     assert rc == 0, out
     rc, out = user.sh("kubectl -n aim-system get deployment,serviceaccount,role aim-engine")
@@ -356,5 +383,8 @@ def test_helm_uninstall_keeps_crds_and_user_objects(user: User) -> None:
     crds = user.json("kubectl get crd -o json")["items"]
     ours = len(list((REPO / "deploy" / "crds").glob("*.yaml")))
     assert sum(c["spec"]["group"] == "aim.eai.amd.com" for c in crds) == ours, "helm keeps crds/"
-    time.sleep(2)  # the garbage collector would have acted by now had anything been owned by the release
+    deadline = time.monotonic() + 120
+    while "NotFound" not in user.sh("kubectl -n aim-system get configmap gc-canary")[1]:
+        assert time.monotonic() < deadline, "the garbage collector never collected the canary"
+        time.sleep(0.5)
     assert user_objects() == before

@@ -91,6 +91,20 @@ async def profiles_of(api: KubeApi, name: str, namespace: str | None) -> list[di
     return sorted(listing["items"], key=lambda p: p["metadata"]["name"])
 
 
+async def reconciled(api: KubeApi, body: dict[str, Any]) -> dict[str, Any]:
+    """The model once its status says the operator reconciled its current generation."""
+
+    def current(m: dict[str, Any] | None) -> bool:
+        status = (m or {}).get("status") or {}
+        return m is not None and status.get("observedGeneration") == m["metadata"]["generation"]
+
+    found: dict[str, Any] | None = await eventually(
+        lambda: get(api, model_path(body)), current, what=f"{body['metadata']['name']} reconciled"
+    )
+    assert found is not None
+    return found
+
+
 async def profiles_where(
     api: KubeApi, name: str, namespace: str | None, check: Any, what: str, within: float = 30.0
 ) -> list[dict[str, Any]]:
@@ -153,10 +167,10 @@ async def test_v1alpha2_models_publish_profiles_in_both_scopes_and_v1alpha1_mode
         assert sorted(t["metadata"]["name"] for t in templates) == [
             p["metadata"]["name"] for p in cluster_profiles
         ]
-        # A v1alpha1 model: no profiles, and no writes to profiles at all.
-        await asyncio.sleep(1)
+        # A v1alpha1 model: no profiles, and no writes to profiles at all. Its status of this
+        # generation says the operator reconciled it (profiles are synced before the status).
+        v1_model = await reconciled(api, older)
         assert await profiles_of(api, f"{unique}-v1", namespace) == []
-        v1_model = await get(api, model_path(older))
         assert status_of(v1_model) == "NotAvailable"  # MI300A templates, no such node: as any v1alpha1 model
 
         # explain --kubeconfig reads the profiles too (it listed none, and said "not created").
@@ -225,7 +239,7 @@ async def test_redeclared_versions_gain_and_lose_profiles(
         params={"fieldManager": "kubectl-client-side-apply"},
         body=first,
     )
-    await asyncio.sleep(1)
+    await reconciled(api, first)
     assert await profiles_of(api, other, namespace) == []
     second = model("AIMModel", "v1alpha2", other, namespace)
     annotation = {"metadata": {"annotations": {LAST_APPLIED: json.dumps(second)}}}
@@ -272,10 +286,10 @@ async def test_profile_status_follows_a_gpu_node_and_a_resync_writes_nothing(
         hardware = next(c for c in ready["status"]["conditions"] if c["type"] == "HardwareAvailable")
         assert hardware["status"] == "True" and node.metadata.name in hardware["message"]
         # Settled: a full resync writes no profile (nor anything else about it).
-        await asyncio.sleep(2)
+        await operator.idle()
         mark = kube.audit.mark()
         operator.manager.requeue_all()
-        await asyncio.sleep(2)
+        await operator.idle()  # every key of the resync reconciled
         # The operator's writes only: under -n 2 another worker's tests write cluster models
         # (as the admin) at the same time.
         writes = [

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
+from aim_engine.api.v1alpha1 import AIMService
 from aim_engine.runtime.kube_api import KubeApi
 from tests.support.aim_api import V1, condition, create, get, model_body, status_of, templates_of
 from tests.support.aim_operator import GROUP, RunningOperator
@@ -136,12 +137,18 @@ async def settle(kube: KubeCluster, namespace: str, within: float = 20.0) -> Non
     await eventually(writes_in_a_second, lambda n: n == 0, within=within, what=f"{namespace} settled")
 
 
-async def quiet(kube: KubeCluster, namespace: str, seconds: float = 2.0) -> None:
-    """Nothing writes in `namespace` for `seconds`."""
+async def resync_writes_nothing(operator: RunningOperator, kube: KubeCluster, namespace: str) -> None:
+    """Every object reconciled again (a full resync), and once the operator has done them all,
+    nothing in `namespace` was written."""
     mark = kube.audit.mark()
-    await asyncio.sleep(seconds)
+    operator.manager.requeue_all()
+    await operator.idle()
     writes = operator_writes(kube, namespace, mark)
     assert writes == [], [(w.verb, w.resource, w.subresource, w.name) for w in writes]
+
+
+async def _cached_services(operator: RunningOperator, namespace: str) -> list[str]:
+    return [s.name for s in operator.store.list(AIMService, namespace)]
 
 
 async def kserve_reports(api: KubeApi, namespace: str, name: str, ready: str, **extra: Any) -> None:
@@ -205,8 +212,7 @@ async def test_service_by_name_runs_through_kserve_and_a_resync_writes_nothing(
     ]
     assert "74a1" in terms["nodeSelectorTerms"][0]["matchExpressions"][0]["values"]
     await settle(kube, namespace)
-    operator.manager.requeue_all()  # every object reconciled again: nothing changed, nothing written
-    await quiet(kube, namespace)
+    await resync_writes_nothing(operator, kube, namespace)  # nothing changed, nothing written
 
     # KServe says ready: the service runs, with one Normal event.
     await kserve_reports(api, namespace, "chat", "True", url="http://chat.example")
@@ -366,7 +372,11 @@ async def test_image_services_reuse_or_create_auto_models_per_auto_discovery(
     # The services go; the models they created stay.
     for name in ("first", "second", "off", "reuse"):
         await api.request("DELETE", f"{V1}/namespaces/{namespace}/aimservices/{name}")
-    await asyncio.sleep(1)
+    # Once the operator has seen the deletions and done what they call for, the models are there.
+    await eventually(
+        lambda: _cached_services(operator, namespace), lambda names: not names, what="deletions seen"
+    )
+    await operator.idle()
     assert await get(api, f"{V1}/namespaces/{namespace}/aimmodels/{auto}") is not None
 
 

@@ -98,6 +98,16 @@ class RunningOperator:
     inspector: ImageInspector
     task: asyncio.Task[None]
 
+    async def idle(self, within: float = 30.0) -> None:
+        """Wait until the operator has nothing to do now: every key it was given (a requeue_all,
+        the events that reached its cache) reconciled. What a check that "nothing happened"
+        waits for, instead of a fixed time in which the operator may not have looked yet."""
+        deadline = time.monotonic() + within
+        while not self.manager.queue.is_idle():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the operator was still busy after {within:.0f} s")
+            await asyncio.sleep(0.05)
+
     async def stop(self) -> None:
         self.manager.stop()
         with contextlib.suppress(asyncio.CancelledError):

@@ -13,12 +13,12 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from aim_engine.api.image_reference import parse_reference
 from aim_engine.api.meta import ResourceRequirements
 from aim_engine.catalog.image_metadata import MalformedLabelError, extract_image_metadata, parse_deployments
 from aim_engine.catalog.images import image_tag, is_version, newest, rebase, version_key
 from aim_engine.catalog.naming import MAX_NAME, derived_name, rfc1123_part, short_hash
 from aim_engine.catalog.resources import GPU_RESOURCE, merge_resources
-from aim_engine.registry.reference import parse_reference
 
 settings.register_profile("aim", max_examples=200, deadline=None)
 settings.load_profile("aim")

@@ -1,14 +1,16 @@
 """Image reference arithmetic the catalog needs: tags, version order, registry rebasing.
 
-Plain string functions over references as users write them (`ghcr.io/org/name:tag`,
-`name@sha256:...`, `host:5000/a/b/name:tag`); no normalisation, so what a user wrote is what
-comes back. Pure, no I/O.
+Over references as users write them (`ghcr.io/org/name:tag`, `name@sha256:...`,
+`host:5000/a/b/name:tag`), read with `aim_engine.api.image_reference` (the one grammar); no
+normalisation, so what a user wrote is what comes back. Pure, no I/O.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+
+from aim_engine.api.image_reference import split_repository, written_tag
 
 BASE_IMAGE_REPOSITORY = "aim-base"
 """Repository name of the AIM base image, used by the legacy fallback."""
@@ -19,16 +21,9 @@ _VERSION = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?(?:-([0-9A-Za-z.-]+))?(?:\+[0
 
 
 def image_tag(image: str | None) -> str | None:
-    """The tag of an image reference ("repo:0.8.5" -> "0.8.5"); None for a digest or no tag.
-
-    A colon before the last '/' belongs to a registry port ("host:5000/repo" has no tag).
-    """
-    if not image:
-        return None
-    name = image.split("@", 1)[0]
-    slash = name.rfind("/")
-    colon = name.rfind(":")
-    return name[colon + 1 :] if colon > slash else None
+    """The tag of an image reference as written ("repo:0.8.5" -> "0.8.5"); None for a digest
+    or no tag."""
+    return written_tag(image)
 
 
 def rebase(source_image: str, reference: str) -> str:
@@ -39,10 +34,10 @@ def rebase(source_image: str, reference: str) -> str:
     -> ghcr.io/silogen/aim-base:0.11. A source without '/' has no registry or organisation to
     lend, so `reference` is returned unchanged.
     """
-    if "/" not in source_image:
+    prefix, _ = split_repository(source_image)
+    if not prefix:
         return reference
-    prefix = source_image.split("@", 1)[0].rsplit("/", 1)[0]
-    return f"{prefix}/{reference.rsplit('/', 1)[-1]}"
+    return f"{prefix}/{split_repository(reference)[1]}"
 
 
 def legacy_base_image(source_image: str) -> str | None:

@@ -98,10 +98,13 @@ async def _cluster_snapshot(kubeconfig: str) -> tuple[Any, list[Any]]:
     from aim_engine.runtime.errors import NotFound
     from aim_engine.runtime.kube_api import KubeApi, load_config
     from aim_engine.runtime.memory_store import MemoryStore
-    from aim_engine.runtime.resources import collection_path
+    from aim_engine.runtime.resources import collection_path, group_of
 
-    # What render models, less secrets: explain never reads a secret's values.
-    kinds = [kind for kind in KINDS if kind is not Secret]
+    # What render models, less secrets (explain never reads a secret's values), each resource
+    # once (v1alpha2 models are the v1alpha1 objects served in another version).
+    kinds = list(
+        {(group_of(k.API_VERSION), k.PLURAL): k for k in reversed(KINDS) if k is not Secret}.values()
+    )
     try:
         api = KubeApi.from_config(load_config(kubeconfig))
     except Exception as exc:

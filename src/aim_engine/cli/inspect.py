@@ -25,6 +25,7 @@ from typing import Any
 
 import yaml
 
+from aim_engine.api.image_reference import parse_reference
 from aim_engine.cli.registry_options import add_registry_arguments, check_ca_bundle, registry_settings
 from aim_engine.registry.credentials import Keychain, default_docker_config_path, load_docker_config
 from aim_engine.registry.errors import (
@@ -37,7 +38,6 @@ from aim_engine.registry.errors import (
     RegistryUnavailableError,
 )
 from aim_engine.registry.inspector import ImageInspector, InspectionResult
-from aim_engine.registry.reference import parse_reference
 from aim_engine.registry.settings import RegistrySettings
 
 EXIT_CODES: tuple[tuple[type[RegistryError], int], ...] = (

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from typing import Any, cast
 
 from aim_engine.api.core import Secret, SecretMetadata
+from aim_engine.api.image_reference import parse_reference
 from aim_engine.api.meta import KubeObject, LocalObjectReference, ObjectKey
 from aim_engine.api.v1alpha1 import (
     AIMClusterModel,
@@ -59,7 +60,6 @@ from aim_engine.controllers.views import model_view
 from aim_engine.registry.credentials import Keychain, credentials_from_pull_secret
 from aim_engine.registry.errors import PullSecretError, RegistryError, RegistryUnavailableError
 from aim_engine.registry.inspector import Inspector
-from aim_engine.registry.reference import parse_reference
 from aim_engine.runtime.manager import paused
 from aim_engine.runtime.predicates import any_of, beyond_status, field_changed, generation_changed
 from aim_engine.runtime.reconciler import Backoff, Reconciler, Result, Watch

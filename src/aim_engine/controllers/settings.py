@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from aim_engine.api.image_reference import split_host_port
 from aim_engine.registry.settings import RegistrySettings
 
 DEFAULT_OPERATOR_NAMESPACE = "aim-system"
@@ -33,5 +34,7 @@ class ControllerSettings:
     def allows(self, registry: str) -> bool:
         if not self.allowed_registries:
             return True
-        host = registry.rsplit(":", 1)[0] if not registry.endswith("]") else registry
+        host, _ = split_host_port(registry)
+        if registry.startswith("["):
+            host = f"[{host}]"  # an IPv6 literal is written in brackets, as in image references
         return registry in self.allowed_registries or host in self.allowed_registries

@@ -22,9 +22,9 @@ from aim_engine.catalog.model_status import ImageOutcome
 from aim_engine.catalog.naming import describe
 from aim_engine.catalog.selection import Selection
 from aim_engine.catalog.template_status import hardware_summary
-from aim_engine.controllers import model_plan
+from aim_engine.controllers import model_plan, service_plan
 from aim_engine.controllers.model import ModelReconciler
-from aim_engine.controllers.service import ServicePlan, ServiceReconciler
+from aim_engine.controllers.service import ServiceReconciler
 from aim_engine.offline.table import aligned
 
 
@@ -77,7 +77,7 @@ def _candidates(selection: Selection) -> list[str]:
 
 
 def explain_service(reconciler: ServiceReconciler, service: AIMService) -> str:
-    plan: ServicePlan = reconciler.plan(service)
+    plan = service_plan.plan(reconciler.observe(service))
     status = service.status.status if service.status else None
     lines = [f"{describe('AIMService', service.name, service.namespace)}: {status or 'no status yet'}", ""]
     lines.append(f"Runtime config: {plan.runtime.condition.message}")

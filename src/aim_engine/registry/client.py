@@ -29,6 +29,7 @@ from typing import Any
 import httpx2
 from prometheus_client import Counter
 
+from aim_engine.api.image_reference import ImageReference, validate_digest
 from aim_engine.registry.auth import TokenCache, TokenKey, parse_challenges, repository_scope
 from aim_engine.registry.cache import SingleFlight
 from aim_engine.registry.credentials import Credentials, fingerprint
@@ -47,7 +48,6 @@ from aim_engine.registry.manifest import (
     parse_manifest,
     verify_digest,
 )
-from aim_engine.registry.reference import ImageReference, validate_digest
 from aim_engine.registry.settings import RegistrySettings
 
 REQUESTS_TOTAL = Counter(

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aim_engine.api.image_reference import ImageReference, normalize_registry_host, split_host_port
 from aim_engine.registry.errors import PullSecretError
-from aim_engine.registry.reference import ImageReference, normalize_registry_host, split_host_port
 
 DOCKER_CONFIG_JSON = "kubernetes.io/dockerconfigjson"
 DOCKER_CFG = "kubernetes.io/dockercfg"

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol
 
+from aim_engine.api.image_reference import ImageReference, parse_reference
 from aim_engine.api.v1alpha1.common import ImageMetadata
 from aim_engine.catalog.image_metadata import MalformedLabelError, extract_image_metadata
 from aim_engine.registry.cache import Expiring, LruCache, SingleFlight
@@ -42,7 +43,6 @@ from aim_engine.registry.manifest import (
     parse_config,
     select_platform,
 )
-from aim_engine.registry.reference import ImageReference, parse_reference
 from aim_engine.registry.settings import RegistrySettings
 
 

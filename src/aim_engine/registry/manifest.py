@@ -12,8 +12,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from aim_engine.api.image_reference import DIGEST_HEX_LENGTHS, validate_digest
 from aim_engine.registry.errors import InvalidMetadataError
-from aim_engine.registry.reference import DIGEST_HEX_LENGTHS, validate_digest
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from aim_engine.api.image_reference import is_loopback_host, normalize_registry_host
 from aim_engine.registry.manifest import Platform
-from aim_engine.registry.reference import is_loopback_host, normalize_registry_host
 
 MiB = 1024 * 1024
 

@@ -16,11 +16,11 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from aim_engine.api.image_reference import ImageReference, parse_reference
 from aim_engine.api.v1alpha1.common import ImageMetadata
 from aim_engine.registry.credentials import Credentials, Keychain
 from aim_engine.registry.errors import InvalidReferenceError, MetadataUnavailableError
 from aim_engine.registry.inspector import InspectionResult, Inspector
-from aim_engine.registry.reference import ImageReference, parse_reference
 
 _NOT_METADATA = ("image", "digest", "indexDigest")
 

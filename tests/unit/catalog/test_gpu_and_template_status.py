@@ -108,3 +108,46 @@ def test_condition_merge_keeps_transition_time() -> None:
     assert third[0].last_transition_time == "t3"
     assert [t.reason for t in transitions(first, second)] == ["B"]
     assert transitions(second, second) == []
+
+
+def test_fit_counts_the_resource_the_template_requests() -> None:
+    """`gpu.resourceName` is what the container requests: fit is judged on it, not amd.com/gpu."""
+    partitioned = node_gpus(
+        "p", {"amd.com/gpu.device-id": "74a1"}, {"amd.com/gpu": "0", "amd.com/gpu-partition": "8"}
+    )
+    plain = node_gpus("a", {"amd.com/gpu.device-id": "74a1"}, {"amd.com/gpu": "8"})
+    assert partitioned is not None and plain is not None
+    assert fits([partitioned], count=2, models=[], min_vram=None, resource="amd.com/gpu-partition").available
+    assert not fits([partitioned], count=2, models=[], min_vram=None).available  # 0 whole GPUs
+    missing = fits([plain], count=1, models=[], min_vram=None, resource="amd.com/gpu-partition")
+    assert not missing.available and "amd.com/gpu-partition" in missing.message
+    spec = AIMServiceTemplateSpec.model_validate(
+        {
+            "modelName": "qwen",
+            "hardware": {
+                "gpu": {"requests": 2, "models": ["MI300X"], "resourceName": "amd.com/gpu-partition"}
+            },
+        }
+    )
+    assert evaluate(spec, {}, model(), [partitioned]).status == "Ready"
+    assert evaluate(spec, {}, model(), [plain]).status == "NotAvailable"
+
+
+def test_a_node_signature_changes_with_any_gpu_resource() -> None:
+    from aim_engine.api.core import Node
+    from aim_engine.controllers.gpu_nodes import gpu_signature_changed
+
+    def node(allocatable: dict[str, str], **labels: str) -> Node:
+        body = {"metadata": {"name": "n", "labels": labels}, "status": {"allocatable": allocatable}}
+        return Node.model_validate(body)
+
+    gpu = {"amd.com/gpu.device-id": "74a1"}
+    before = node({"amd.com/gpu": "8", "amd.com/gpu-partition": "8", "cpu": "64"}, **gpu)
+    assert gpu_signature_changed(
+        before, node({"amd.com/gpu": "8", "amd.com/gpu-partition": "4", "cpu": "64"}, **gpu)
+    )
+    assert not gpu_signature_changed(
+        before, node({"amd.com/gpu": "8", "amd.com/gpu-partition": "8", "cpu": "32"}, **gpu)
+    )
+    assert gpu_signature_changed(None, before) and gpu_signature_changed(before, None)
+    assert not gpu_signature_changed(None, node({"cpu": "4"}))  # a node without GPUs comes: nothing to do

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from aim_engine.api.kserve import InferenceService
-from aim_engine.api.v1alpha1 import AIMService
+from aim_engine.api.v1alpha1 import AIMClusterModel, AIMService
 from aim_engine.runtime.memory_store import MemoryStore
 from tests.support.in_memory_catalog import METADATA, NODE, Catalog, condition, find, model
 
@@ -194,3 +194,31 @@ async def test_watches_requeue_only_the_services_concerned() -> None:
         }
     )
     assert {str(k) for k in reconciler._services_of_template(template)} == {"ml/named"}
+
+
+async def test_a_service_on_a_namespace_template_does_not_keep_the_cluster_template_of_that_name() -> None:
+    """A namespace model shadows the cluster model of its name, and their templates for the same
+    deployment have the same name. The service uses the namespaced one; when the cluster model
+    stops planning its own, nothing keeps it (the index held bare names and kept it)."""
+    catalog = Catalog(
+        [
+            NODE,
+            model("AIMClusterModel", "qwen", {"image": IMAGE, "imageMetadata": METADATA}),
+            model("AIMModel", "qwen", {"image": IMAGE, "imageMetadata": METADATA}, "ml"),
+            aim_service("chat", {"model": {"name": "qwen"}}),
+        ]
+    )
+    store = await catalog.settle()
+    resolved = one(store, "AIMService", "chat")["status"]["resolvedTemplate"]
+    assert (resolved["kind"], resolved["namespace"]) == ("AIMServiceTemplate", "ml")
+    name = resolved["name"]
+    assert one(store, "AIMClusterServiceTemplate", name)  # the cluster model made one of that name too
+    cluster = one(store, "AIMClusterModel", "qwen")
+    throughput = {"gpuModel": "MI325X", "gpuCount": 2, "precision": "fp16", "metric": "throughput"}
+    other = {"model": {"canonicalName": "Qwen/Qwen3-32B", "recommendedDeployments": [throughput]}}
+    store.update(
+        AIMClusterModel.model_validate({**cluster, "spec": {"image": IMAGE, "imageMetadata": other}})
+    )
+    await catalog.settle(requeue_all=False)
+    assert find(store, "AIMClusterServiceTemplate", name) == []  # pruned: no service uses it
+    assert one(store, "AIMServiceTemplate", name)  # the one the service runs stays

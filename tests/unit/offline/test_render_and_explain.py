@@ -486,3 +486,14 @@ def test_pull_secrets_in_the_input_are_read_as_the_operator_reads_them(
     }
     _, out, _ = run(["render", "-f", write(tmp_path, [secret, model]), "--offline", "-o", "yaml"], capsys)
     assert "Secret" not in {o["kind"] for o in yaml.safe_load_all(out)} and "dXNlcjpwYXNz" not in out
+
+
+def test_template_status_holds_no_model_sources(capsys: pytest.CaptureFixture[str]) -> None:
+    """A source's env may hold a literal credential, and anyone who may read cluster templates
+    reads their status: sources stay in the spec (the examples' custom model has a token ref)."""
+    _, out, _ = run(["render", "-f", str(EXAMPLES), "--offline", "-o", "yaml"], capsys)
+    templates = [o for o in yaml.safe_load_all(out) if o["kind"].endswith("ServiceTemplate")]
+    with_sources = [t for t in templates if t["spec"].get("modelSources")]
+    assert with_sources, "the examples have templates with model sources"
+    assert all("modelSources" not in t.get("status", {}) for t in templates)
+    assert all("hf-token" not in json.dumps(t.get("status", {})) for t in templates)

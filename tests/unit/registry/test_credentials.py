@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from aim_engine.api.image_reference import parse_reference
 from aim_engine.registry.credentials import (
     Credentials,
     Keychain,
@@ -18,7 +19,6 @@ from aim_engine.registry.credentials import (
     parse_registry_key,
 )
 from aim_engine.registry.errors import PullSecretError
-from aim_engine.registry.reference import parse_reference
 
 
 def b64(text: str) -> str:

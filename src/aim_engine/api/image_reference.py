@@ -1,7 +1,8 @@
-"""Container image references, parsed and normalised the way Docker does it.
+"""Container image references: the one grammar of them, used by the registry client, the catalog
+and the controllers. Pure (no I/O).
 
-Pure module (no I/O): the catalog uses it too, e.g. to rebase `baseImageRef` onto the registry and
-organisation of a model's own image.
+`parse_reference` normalises the way Docker does; `written_tag` and `split_repository` read a
+reference as the user wrote it (the catalog's tags and rebasing keep what a user wrote).
 
 Normalisation rules (those of Docker's `ParseNormalizedNamed`):
 
@@ -37,6 +38,24 @@ _DIGEST_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[
 _HEX64_RE = re.compile(r"^[a-f0-9]{64}$")
 # Digest algorithms this client can verify, with the length of their lowercase hex encoding.
 DIGEST_HEX_LENGTHS = {"sha256": 64, "sha512": 128}
+
+
+def split_repository(text: str) -> tuple[str, str]:
+    """(everything before the last '/', the rest): `ghcr.io/org/qwen3:0.11` → (`ghcr.io/org`,
+    `qwen3:0.11`); a reference without '/' has an empty prefix."""
+    name = text.split("@", 1)[0]
+    slash = name.rfind("/")
+    return (text[:slash], text[slash + 1 :]) if slash >= 0 else ("", text)
+
+
+def written_tag(text: str | None) -> str | None:
+    """The tag as written (`repo:0.8.5` → `0.8.5`); None for a digest reference or no tag. A
+    colon before the last '/' belongs to a registry port (`host:5000/repo` has no tag)."""
+    if not text:
+        return None
+    _, last = split_repository(text.split("@", 1)[0])
+    _, colon, tag = last.partition(":")
+    return tag if colon else None
 
 
 def validate_digest(digest: str) -> str:

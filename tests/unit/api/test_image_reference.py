@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from aim_engine.registry.reference import ImageReference, is_loopback_host, parse_reference, validate_digest
+from aim_engine.api.image_reference import ImageReference, is_loopback_host, parse_reference, validate_digest
 
 DIGEST = "sha256:" + "a" * 64
 
