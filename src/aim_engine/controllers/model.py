@@ -17,9 +17,8 @@ import logging
 from collections.abc import Iterable
 from typing import Any, cast
 
-from aim_engine.api.core import Secret, SecretMetadata
-from aim_engine.api.image_reference import parse_reference
-from aim_engine.api.meta import KubeObject, LocalObjectReference, ObjectKey
+from aim_engine.api.core import SecretMetadata
+from aim_engine.api.meta import KubeObject, ObjectKey
 from aim_engine.api.v1alpha1 import (
     AIMClusterModel,
     AIMClusterRuntimeConfig,
@@ -38,9 +37,9 @@ from aim_engine.catalog import model_status as ms
 from aim_engine.catalog import runtime_config as rc
 from aim_engine.catalog.api_version import declared_version
 from aim_engine.catalog.fine_tuning import Candidate
-from aim_engine.catalog.model_kind import FineTunedModel, ImageModel, ModelType, classify
-from aim_engine.catalog.template_spec import discovery_enabled
+from aim_engine.catalog.model_kind import FineTunedModel, ModelType, classify
 from aim_engine.controllers.apply import sync_owned
+from aim_engine.controllers.discovery import Discovery
 from aim_engine.controllers.indexes import (
     AIM_ID,
     FINE_TUNED_AIM_ID,
@@ -57,8 +56,6 @@ from aim_engine.controllers.model_plan import ModelObservation, ModelPlan
 from aim_engine.controllers.model_plan import plan as plan_model
 from aim_engine.controllers.settings import ControllerSettings
 from aim_engine.controllers.views import model_view
-from aim_engine.registry.credentials import Keychain, credentials_from_pull_secret
-from aim_engine.registry.errors import PullSecretError, RegistryError, RegistryUnavailableError
 from aim_engine.registry.inspector import Inspector
 from aim_engine.runtime.manager import paused
 from aim_engine.runtime.predicates import any_of, beyond_status, field_changed, generation_changed
@@ -94,9 +91,9 @@ class ModelReconciler(Reconciler):
         cluster: bool,
     ) -> None:
         self.store = store
-        self.inspector = inspector
         self.settings = settings
         self.cluster = cluster
+        self.discovery = Discovery(store, inspector, settings, cluster=cluster)
         self.kind = AIMClusterModel if cluster else AIMModel
         self.template_kind: type[AnyTemplate] = AIMClusterServiceTemplate if cluster else AIMServiceTemplate
         self.profile_kind: type[AnyProfile] = AIMClusterProfile if cluster else AIMProfile
@@ -248,7 +245,7 @@ class ModelReconciler(Reconciler):
         the image must be inspected."""
         model_type = classify(model.spec)
         runtime = self.runtime_config(model)
-        image = await self._discover(model, model_type, model.status or AIMModelStatus(), runtime)
+        image = await self.discovery.discover(model, model_type, model.status or AIMModelStatus(), runtime)
         templates = {t.name: t for t in self._templates(model)}
         profiles = self.store.list(self.profile_kind, model.namespace, index=(PROFILE_MODEL, model.name))
         return ModelObservation(
@@ -287,85 +284,6 @@ class ModelReconciler(Reconciler):
 
     def runtime_config(self, model: AnyModel) -> rc.RuntimeConfigResolution:
         return find_runtime_config(self.store, model.spec.runtime_config_name, model.namespace)
-
-    async def _discover(
-        self,
-        model: AnyModel,
-        kind: ModelType,
-        status: AIMModelStatus,
-        runtime: rc.RuntimeConfigResolution,
-    ) -> ms.ImageOutcome:
-        spec = model.spec
-        if isinstance(kind, FineTunedModel):
-            return ms.discovery_skipped(
-                "Fine-tuned model: its image is not inspected; each template copy deploys the image "
-                "resolved from the model that owns the template it was copied from"
-            )
-        if not isinstance(kind, ImageModel):
-            return ms.discovery_skipped(
-                "Custom model: weights come from spec.modelSources, so the image is not inspected"
-            )
-        if spec.image_metadata is not None:
-            return ms.metadata_found(spec.image_metadata, "Metadata from spec.imageMetadata", "spec")
-        if not discovery_enabled(spec):
-            return ms.discovery_skipped("spec.discovery.extractMetadata is false; the image is not inspected")
-        image = spec.image or ""
-        if status.image_metadata is not None and status.inspected_image == image:
-            described = _inspected(image, status.image_digest)
-            return ms.metadata_found(status.image_metadata, described, "status")
-        try:
-            registry = parse_reference(image).registry
-        except ValueError as exc:
-            return ms.metadata_failed(
-                f"spec.image {image!r} is not a valid image reference: {exc}",
-                "InvalidImageReference",
-                transient=False,
-            )
-        if not self.settings.allows(registry):
-            message = (
-                f"Registry {registry} of {image} is not in the operator's allowed registries "
-                f"({', '.join(self.settings.allowed_registries)}); mirror the image or set spec.imageMetadata"
-            )
-            return ms.metadata_failed(message, "RegistryNotAllowed", transient=False)
-        keychain = await self._pull_credentials(model, runtime)
-        if isinstance(keychain, ms.ImageOutcome):
-            return keychain
-        try:
-            inspected = await self.inspector.inspect(image, keychain)
-        except RegistryUnavailableError as exc:
-            return ms.metadata_failed(str(exc), exc.reason, transient=True, retry_after=exc.retry_after)
-        except RegistryError as exc:
-            return ms.metadata_failed(str(exc), exc.reason, transient=exc.transient)
-        described = _inspected(image, inspected.digest)
-        return ms.metadata_found(
-            inspected.metadata, described, "registry", inspected_image=image, digest=inspected.digest
-        )
-
-    async def _pull_credentials(
-        self, model: AnyModel, runtime: rc.RuntimeConfigResolution
-    ) -> Keychain | ms.ImageOutcome:
-        """Pull secrets of the model and its runtime config, read from the model's namespace
-        (the operator namespace for cluster models) and nowhere else."""
-        namespace = self.settings.operator_namespace if self.cluster else (model.namespace or "")
-        refs: list[tuple[str, LocalObjectReference]] = [
-            ("spec.imagePullSecrets", r) for r in model.spec.image_pull_secrets or ()
-        ]
-        if runtime.spec is not None:
-            refs += [(f"runtime config {runtime.name!r}", r) for r in runtime.spec.image_pull_secrets or ()]
-        chains: list[Keychain] = []
-        for origin, ref in refs:
-            secret = await self.store.read_secret(namespace, ref.name)
-            if secret is None:
-                message = (
-                    f"Image pull secret {ref.name!r} (from {origin}) does not exist in namespace "
-                    f"{namespace!r}; create it there or remove the reference"
-                )
-                return ms.metadata_failed(message, "PullSecretNotFound", transient=False)
-            try:
-                chains.append(_keychain(secret, namespace))
-            except PullSecretError as exc:
-                return ms.metadata_failed(str(exc), exc.reason, transient=False)
-        return Keychain.merged(chains)
 
     async def _deleted_behind_the_cache(self, world: ModelObservation, plan: ModelPlan) -> bool:
         """A template this model had is gone: recreate it only if the model still exists. The
@@ -460,13 +378,3 @@ def _writers(obj: KubeObject) -> set[tuple[object, object, object]]:
         for e in entries
         if isinstance(e, dict) and not e.get("subresource")
     }
-
-
-def _inspected(image: str, digest: str | None) -> str:
-    # The same words whether the registry was asked now or earlier, so the message (and with
-    # it the status) does not change between reconciles.
-    return f"Inspected {image} ({digest})" if digest else f"Inspected {image}"
-
-
-def _keychain(secret: Secret, namespace: str) -> Keychain:
-    return credentials_from_pull_secret(f"{namespace}/{secret.name}", secret.type, secret.data)
