@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from aim_engine.api.meta import ObjectMeta
 from aim_engine.api.v1alpha1 import AIMModel, AIMModelSpec, Discovery, Hardware, ModelSource
 from aim_engine.api.v1alpha1.model import CustomModelSpec
-from aim_engine.api.v1alpha1.service import AIMServiceSpec, ServiceCustomModel
+from aim_engine.api.v1alpha1.service import AIMServiceSpec, ServiceCustomModel, ServiceStatus
 from aim_engine.catalog import labels
 from aim_engine.catalog.conditions import Cond
 from aim_engine.catalog.model_kind import CustomModel, classify
@@ -129,15 +129,15 @@ def pick_by_image(
     return None
 
 
-def readiness(model: ModelView) -> tuple[Cond, str]:
+def readiness(model: ModelView) -> tuple[Cond, ServiceStatus | None]:
     """The ModelReady condition for a resolved model, and the service phase it implies while the
-    model is not ready ("" when it is)."""
+    model is not ready (None when it is)."""
     if model.phase == "Ready":
-        return Cond(CONDITION, "True", "ModelResolved", f"Uses {model.where}"), ""
+        return Cond(CONDITION, "True", "ModelResolved", f"Uses {model.where}"), None
     state = model.phase or "not reported yet"
     detail = f": {model.message}" if model.message else ""
     message = f"{model.where} is {state}{detail}"
-    phase = "Failed" if model.phase == "Failed" else "Pending"
+    phase: ServiceStatus = "Failed" if model.phase == "Failed" else "Pending"
     return Cond(CONDITION, "False", "ModelNotReady", message), phase
 
 

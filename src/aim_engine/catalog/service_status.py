@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 from aim_engine.api.kserve import InferenceServiceStatus
 from aim_engine.api.v1alpha1 import AIMServiceStatus, ResolvedReference
+from aim_engine.api.v1alpha1.service import ServiceStatus
 from aim_engine.catalog import conditions
 from aim_engine.catalog.conditions import READY, Cond
 
@@ -31,8 +32,8 @@ def waiting(type_: str, on: str) -> Cond:
 
 
 def inference_service_condition(
-    name: str, status: InferenceServiceStatus | None, previous_phase: str | None
-) -> tuple[Cond, str]:
+    name: str, status: InferenceServiceStatus | None, previous_phase: ServiceStatus | None
+) -> tuple[Cond, ServiceStatus]:
     """InferenceServiceReady from what KServe reports, and the phase it gives the service."""
     ready = status.condition(READY) if status else None
     if ready is None or ready.status not in ("True", "False"):
@@ -46,11 +47,11 @@ def inference_service_condition(
     message = f"KServe reports InferenceService {name} not ready: {detail}"
     if transition in _KSERVE_FAILED:
         return Cond(KSERVE, "False", transition, message), "Failed"
-    phase = "Degraded" if previous_phase in RUNNING else "Starting"
+    phase: ServiceStatus = "Degraded" if previous_phase in RUNNING else "Starting"
     return Cond(KSERVE, "False", ready.reason or "RuntimeNotReady", message), phase
 
 
-def ready_condition(steps: Sequence[Cond], phase: str) -> Cond:
+def ready_condition(steps: Sequence[Cond], phase: ServiceStatus) -> Cond:
     if phase == "Running":
         return Cond(READY, "True", "Running", "The service is running")
     blocker = next((c for c in steps if c.status != "True"), None)
@@ -64,7 +65,7 @@ def build_status(
     *,
     generation: int | None,
     steps: Sequence[Cond],
-    phase: str,
+    phase: ServiceStatus,
     resolved_model: ResolvedReference | None,
     resolved_template: ResolvedReference | None,
     resolved_image: str | None,

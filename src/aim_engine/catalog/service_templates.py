@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from aim_engine.api.v1alpha1.service import ServiceOverrides
+from aim_engine.api.v1alpha1.service import ServiceOverrides, ServiceStatus
 from aim_engine.api.v1alpha1.template import AIMServiceTemplateSpec, AIMServiceTemplateStatus
 from aim_engine.catalog import conditions
 from aim_engine.catalog.conditions import READY, Cond
@@ -95,8 +95,8 @@ def belongs_to(template: TemplateView, model: ModelView) -> bool:
 class TemplateChoice:
     template: TemplateView | None
     condition: Cond
-    phase: str
-    """The service phase while no template is usable ("" when one is)."""
+    phase: ServiceStatus | None
+    """The service phase while no template is usable (None when one is)."""
     selection: Selection | None = None
     """The automatic selection, with every candidate's verdict (for explain)."""
     note: str = ""
@@ -122,12 +122,12 @@ def named(template: TemplateView | None, name: str, origin: str, model: ModelVie
 
 def _usable(template: TemplateView, why: str) -> TemplateChoice:
     if template.state == "Ready":
-        return TemplateChoice(template, Cond(CONDITION, "True", "Resolved", why), "")
+        return TemplateChoice(template, Cond(CONDITION, "True", "Resolved", why), None)
     detail = template.ready_message()
     message = f"{template.where} is {template.state or 'not reported yet'}" + (
         f": {detail}" if detail else ""
     )
-    phase = "Failed" if template.state == "Failed" else "Pending"
+    phase: ServiceStatus = "Failed" if template.state == "Failed" else "Pending"
     return TemplateChoice(None, Cond(CONDITION, "False", "TemplateNotReady", message), phase)
 
 
@@ -156,7 +156,7 @@ def automatic(
     prefix = f"{note}; " if note else ""
     if selection.chosen is None:
         rules = {v.rule for v in selection.verdicts}
-        phase = "Failed" if not candidates or rules <= _USER_FIXES else "Pending"
+        phase: ServiceStatus = "Failed" if not candidates or rules <= _USER_FIXES else "Pending"
         message = prefix + selection.message
         if not candidates:
             message = prefix + (
@@ -166,5 +166,5 @@ def automatic(
         return TemplateChoice(None, Cond(CONDITION, "False", "NoEligibleTemplate", message), phase, selection)
     chosen = by_name[selection.chosen.name]
     return TemplateChoice(
-        chosen, Cond(CONDITION, "True", "Resolved", prefix + selection.message), "", selection, note
+        chosen, Cond(CONDITION, "True", "Resolved", prefix + selection.message), None, selection, note
     )

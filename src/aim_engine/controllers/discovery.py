@@ -13,8 +13,7 @@ from aim_engine.api.core import Secret
 from aim_engine.api.image_reference import parse_reference
 from aim_engine.api.meta import LocalObjectReference
 from aim_engine.api.v1alpha1 import AIMModelStatus, AnyModel
-from aim_engine.catalog import model_status as ms
-from aim_engine.catalog import runtime_config as rc
+from aim_engine.catalog import model_status, runtime_config
 from aim_engine.catalog.model_kind import FineTunedModel, ImageModel, ModelType
 from aim_engine.catalog.template_spec import discovery_enabled
 from aim_engine.controllers.settings import ControllerSettings
@@ -38,30 +37,34 @@ class Discovery:
         model: AnyModel,
         kind: ModelType,
         status: AIMModelStatus,
-        runtime: rc.RuntimeConfigResolution,
-    ) -> ms.ImageOutcome:
+        runtime: runtime_config.RuntimeConfigResolution,
+    ) -> model_status.ImageOutcome:
         spec = model.spec
         if isinstance(kind, FineTunedModel):
-            return ms.discovery_skipped(
+            return model_status.discovery_skipped(
                 "Fine-tuned model: its image is not inspected; each template copy deploys the image "
                 "resolved from the model that owns the template it was copied from"
             )
         if not isinstance(kind, ImageModel):
-            return ms.discovery_skipped(
+            return model_status.discovery_skipped(
                 "Custom model: weights come from spec.modelSources, so the image is not inspected"
             )
         if spec.image_metadata is not None:
-            return ms.metadata_found(spec.image_metadata, "Metadata from spec.imageMetadata", "spec")
+            return model_status.metadata_found(
+                spec.image_metadata, "Metadata from spec.imageMetadata", "spec"
+            )
         if not discovery_enabled(spec):
-            return ms.discovery_skipped("spec.discovery.extractMetadata is false; the image is not inspected")
+            return model_status.discovery_skipped(
+                "spec.discovery.extractMetadata is false; the image is not inspected"
+            )
         image = spec.image or ""
         if status.image_metadata is not None and status.inspected_image == image:
             described = _inspected(image, status.image_digest)
-            return ms.metadata_found(status.image_metadata, described, "status")
+            return model_status.metadata_found(status.image_metadata, described, "status")
         try:
             registry = parse_reference(image).registry
         except ValueError as exc:
-            return ms.metadata_failed(
+            return model_status.metadata_failed(
                 f"spec.image {image!r} is not a valid image reference: {exc}",
                 "InvalidImageReference",
                 transient=False,
@@ -71,24 +74,26 @@ class Discovery:
                 f"Registry {registry} of {image} is not in the operator's allowed registries "
                 f"({', '.join(self.settings.allowed_registries)}); mirror the image or set spec.imageMetadata"
             )
-            return ms.metadata_failed(message, "RegistryNotAllowed", transient=False)
+            return model_status.metadata_failed(message, "RegistryNotAllowed", transient=False)
         keychain = await self._pull_credentials(model, runtime)
-        if isinstance(keychain, ms.ImageOutcome):
+        if isinstance(keychain, model_status.ImageOutcome):
             return keychain
         try:
             inspected = await self.inspector.inspect(image, keychain)
         except RegistryUnavailableError as exc:
-            return ms.metadata_failed(str(exc), exc.reason, transient=True, retry_after=exc.retry_after)
+            return model_status.metadata_failed(
+                str(exc), exc.reason, transient=True, retry_after=exc.retry_after
+            )
         except RegistryError as exc:
-            return ms.metadata_failed(str(exc), exc.reason, transient=exc.transient)
+            return model_status.metadata_failed(str(exc), exc.reason, transient=exc.transient)
         described = _inspected(image, inspected.digest)
-        return ms.metadata_found(
+        return model_status.metadata_found(
             inspected.metadata, described, "registry", inspected_image=image, digest=inspected.digest
         )
 
     async def _pull_credentials(
-        self, model: AnyModel, runtime: rc.RuntimeConfigResolution
-    ) -> Keychain | ms.ImageOutcome:
+        self, model: AnyModel, runtime: runtime_config.RuntimeConfigResolution
+    ) -> Keychain | model_status.ImageOutcome:
         """Pull secrets of the model and its runtime config, read from the model's namespace
         (the operator namespace for cluster models) and nowhere else."""
         namespace = self.settings.operator_namespace if self.cluster else (model.namespace or "")
@@ -105,11 +110,11 @@ class Discovery:
                     f"Image pull secret {ref.name!r} (from {origin}) does not exist in namespace "
                     f"{namespace!r}; create it there or remove the reference"
                 )
-                return ms.metadata_failed(message, "PullSecretNotFound", transient=False)
+                return model_status.metadata_failed(message, "PullSecretNotFound", transient=False)
             try:
                 chains.append(_keychain(secret, namespace))
             except PullSecretError as exc:
-                return ms.metadata_failed(str(exc), exc.reason, transient=False)
+                return model_status.metadata_failed(str(exc), exc.reason, transient=False)
         return Keychain.merged(chains)
 
 

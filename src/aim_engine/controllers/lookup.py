@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from aim_engine.api.v1alpha1 import AIMClusterModel, AIMClusterRuntimeConfig, AIMModel, AIMRuntimeConfig
 from aim_engine.api.v1alpha2 import AIMClusterProfile, AIMProfile
-from aim_engine.catalog import runtime_config as rc
+from aim_engine.catalog import runtime_config
 from aim_engine.runtime.store import Store
 
 
@@ -34,9 +34,9 @@ def find_profile(store: Store, name: str, namespace: str | None) -> AIMProfile |
 
 def find_runtime_config(
     store: Store, requested: str | None, namespace: str | None
-) -> rc.RuntimeConfigResolution:
+) -> runtime_config.RuntimeConfigResolution:
     """The runtime config `requested` (default: `default`) as seen from `namespace`: the
     AIMRuntimeConfig there first, then the AIMClusterRuntimeConfig (None: cluster configs only)."""
-    name = rc.effective_name(requested)
+    name = runtime_config.effective_name(requested)
     namespaced = store.get(AIMRuntimeConfig, name, namespace) if namespace else None
-    return rc.resolve(requested, namespaced, store.get(AIMClusterRuntimeConfig, name))
+    return runtime_config.resolve(requested, namespaced, store.get(AIMClusterRuntimeConfig, name))

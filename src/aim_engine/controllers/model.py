@@ -32,9 +32,7 @@ from aim_engine.api.v1alpha1 import (
     AnyTemplate,
 )
 from aim_engine.api.v1alpha2 import AIMClusterProfile, AIMProfile, AnyProfile
-from aim_engine.catalog import conditions
-from aim_engine.catalog import model_status as ms
-from aim_engine.catalog import runtime_config as rc
+from aim_engine.catalog import conditions, model_status, runtime_config
 from aim_engine.catalog.api_version import declared_version
 from aim_engine.catalog.fine_tuning import Candidate
 from aim_engine.catalog.model_kind import FineTunedModel, ModelType, classify
@@ -226,7 +224,7 @@ class ModelReconciler(Reconciler):
             # model: writing "Progressing" now would only be overwritten at once. The requeue
             # is a safety net for a template that never reports.
             return Result.after(FIRST_STATUS_SAFETY)
-        new_status = ms.build_status(
+        new_status = model_status.build_status(
             model.status,
             generation=model.metadata.generation,
             kind=world.model_type,
@@ -282,7 +280,7 @@ class ModelReconciler(Reconciler):
     def _templates(self, model: AnyModel) -> list[AnyTemplate]:
         return self.store.list(self.template_kind, model.namespace, index=(MODEL_NAME, model.name))
 
-    def runtime_config(self, model: AnyModel) -> rc.RuntimeConfigResolution:
+    def runtime_config(self, model: AnyModel) -> runtime_config.RuntimeConfigResolution:
         return find_runtime_config(self.store, model.spec.runtime_config_name, model.namespace)
 
     async def _deleted_behind_the_cache(self, world: ModelObservation, plan: ModelPlan) -> bool:
@@ -333,7 +331,7 @@ class ModelReconciler(Reconciler):
         model: AnyModel,
         owned: list[AnyTemplate],
         plan: ModelPlan,
-        image: ms.ImageOutcome,
+        image: model_status.ImageOutcome,
     ) -> bool:
         """Whether a new model's first status should wait for its templates' first reports.
 
@@ -353,7 +351,7 @@ class ModelReconciler(Reconciler):
         return True
 
 
-def _next(image: ms.ImageOutcome, plan: ModelPlan) -> Result | None:
+def _next(image: model_status.ImageOutcome, plan: ModelPlan) -> Result | None:
     """When to look again by itself: after a registry failure on its retry schedule (never
     sooner than a Retry-After), while fine-tuned copies are skipped, else on the next change."""
     if image.failure is None or image.inspected_image is not None:

@@ -5,7 +5,7 @@ plan, which `aim-engine explain model` prints too.
 runtime config, the outcome of discovery, the fine-tuned candidates with their owners, the
 templates and profiles that exist, which templates services use, the declared API version).
 `plan` is pure: from that value alone it gives the templates and profiles to apply, what to
-prune, and the inputs of the status. The reconciler then applies the plan and writes the status.
+prune, and the inputs of the model_status. The reconciler then applies the plan and writes the model_status.
 """
 
 from __future__ import annotations
@@ -18,10 +18,7 @@ from aim_engine.api.v1alpha1 import (
     AnyTemplate,
 )
 from aim_engine.api.v1alpha2 import AnyProfile
-from aim_engine.catalog import labels
-from aim_engine.catalog import model_status as status
-from aim_engine.catalog import runtime_config as rc
-from aim_engine.catalog import templates as tp
+from aim_engine.catalog import labels, model_status, runtime_config, templates
 from aim_engine.catalog.fine_tuning import Candidate
 from aim_engine.catalog.model_kind import ImageModel, ModelType
 from aim_engine.catalog.profiles import DesiredProfile, plan_profiles
@@ -37,8 +34,8 @@ class ModelObservation:
 
     model: AnyModel
     model_type: ModelType
-    runtime: rc.RuntimeConfigResolution
-    image: status.ImageOutcome
+    runtime: runtime_config.RuntimeConfigResolution
+    image: model_status.ImageOutcome
     candidates: Sequence[Candidate]
     """For a fine-tuned model: the official templates of its family in scope, with owners."""
     templates: Mapping[str, AnyTemplate]
@@ -53,7 +50,7 @@ class ModelObservation:
 
 @dataclass(frozen=True, kw_only=True)
 class ModelPlan:
-    templates: tp.TemplatePlan
+    templates: templates.TemplatePlan
     """Every template the model should have, and why (the status reads it)."""
     apply_templates: list[DesiredTemplate]
     conflicts: list[str]
@@ -68,7 +65,9 @@ class ModelPlan:
 
 def plan(world: ModelObservation) -> ModelPlan:
     model = world.model
-    planned = tp.plan(model.name, model.spec, world.image.metadata, world.candidates, kind=world.model_type)
+    planned = templates.plan(
+        model.name, model.spec, world.image.metadata, world.candidates, kind=world.model_type
+    )
     conflicts = [d.name for d in planned.templates if not _ours_or_free(world.templates.get(d.name), model)]
     wanted = {d.name for d in planned.templates}
     prune = (

@@ -32,10 +32,7 @@ from aim_engine.api.v1alpha1 import (
     AnyModel,
     AnyTemplate,
 )
-from aim_engine.catalog import conditions
-from aim_engine.catalog import inference_service as isvc
-from aim_engine.catalog import service_model as sm
-from aim_engine.catalog import service_templates as st
+from aim_engine.catalog import conditions, inference_service, service_model, service_templates
 from aim_engine.catalog.model_view import ModelView
 from aim_engine.controllers import service_plan
 from aim_engine.controllers.gpu_nodes import gpu_signature_changed, inventory
@@ -141,7 +138,7 @@ class ServiceReconciler(Reconciler):
     def observe(self, service: AIMService) -> ServiceObservation:
         """Everything the plan reads, from the cache, once."""
         namespace = service.namespace or ""
-        name = isvc.inference_service_name(service.name)
+        name = inference_service.inference_service_name(service.name)
         models = self._models_seen(service)
         seen = models.all()
         names = {service.spec.template.name if service.spec.template else None}
@@ -171,18 +168,18 @@ class ServiceReconciler(Reconciler):
                 cluster_with_image=[model_view(m) for m in in_cluster],
             )
         if wanted.custom is not None:
-            identity = sm.service_custom_identity(wanted.custom)
+            identity = service_model.service_custom_identity(wanted.custom)
             same = self.store.list(AIMModel, namespace, index=(CUSTOM_IDENTITY, identity))
             return ModelsSeen(same_custom=[model_view(m) for m in same])
         return ModelsSeen()
 
-    def _find_template(self, name: str, namespace: str) -> st.TemplateView | None:
+    def _find_template(self, name: str, namespace: str) -> service_templates.TemplateView | None:
         found: AnyTemplate | None = self.store.get(AIMServiceTemplate, name, namespace)
         if found is None:
             found = self.store.get(AIMClusterServiceTemplate, name)
         return template_view(found) if found is not None else None
 
-    def _templates_of(self, model: ModelView, namespace: str) -> list[st.TemplateView]:
+    def _templates_of(self, model: ModelView, namespace: str) -> list[service_templates.TemplateView]:
         """The templates a service in `namespace` may select for `model`: of its scope (a
         cluster model's from the namespace too), not being deleted."""
         found: list[AnyTemplate] = list(

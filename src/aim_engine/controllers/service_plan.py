@@ -17,12 +17,15 @@ from dataclasses import dataclass, field
 from aim_engine.api.image_reference import parse_reference
 from aim_engine.api.kserve import InferenceService
 from aim_engine.api.v1alpha1 import AIMModel, AIMService, AIMServiceStatus, ResolvedReference
-from aim_engine.catalog import inference_service as isvc
-from aim_engine.catalog import labels
-from aim_engine.catalog import runtime_config as rc
-from aim_engine.catalog import service_model as sm
-from aim_engine.catalog import service_status as ss
-from aim_engine.catalog import service_templates as st
+from aim_engine.api.v1alpha1.service import ServiceStatus
+from aim_engine.catalog import (
+    inference_service,
+    labels,
+    runtime_config,
+    service_model,
+    service_status,
+    service_templates,
+)
 from aim_engine.catalog.conditions import Cond
 from aim_engine.catalog.model_view import ModelView
 from aim_engine.runtime.store import controlled_by
@@ -50,13 +53,13 @@ class ServiceObservation:
     service: AIMService
     kserve: bool
     """Whether the cluster serves the InferenceService API."""
-    runtime: rc.RuntimeConfigResolution
+    runtime: runtime_config.RuntimeConfigResolution
     deployed: InferenceService | None
     """The InferenceService of the service's name, whoever made it."""
     models: ModelsSeen
-    templates: Mapping[str, Sequence[st.TemplateView]]
+    templates: Mapping[str, Sequence[service_templates.TemplateView]]
     """Each seen model's templates (by `ModelView.where`): what automatic selection picks from."""
-    named: Mapping[str, st.TemplateView | None]
+    named: Mapping[str, service_templates.TemplateView | None]
     """The template each name in play resolves to (namespace first, then cluster):
     `spec.template.name` and every seen model's `spec.defaultServiceTemplate`."""
     gpus_in_cluster: frozenset[str]
@@ -66,8 +69,8 @@ class ServiceObservation:
 class ModelResolution:
     model: ModelView | None
     condition: Cond
-    phase: str
-    """The phase the model imposes ("" when it is ready)."""
+    phase: ServiceStatus | None
+    """The phase the model imposes (None when it is ready)."""
     how: str
     """How the model was found, or why not (for explain)."""
     create: AIMModel | None = None
@@ -77,23 +80,23 @@ class ModelResolution:
 class ServicePlan:
     """What a service resolves to and should become, before anything is written."""
 
-    runtime: rc.RuntimeConfigResolution
+    runtime: runtime_config.RuntimeConfigResolution
     steps: list[Cond] = field(default_factory=list)
-    phase: str = "Failed"
+    phase: ServiceStatus = "Failed"
     deployed: InferenceService | None = None
     """The service's own InferenceService as it exists now (None: absent, or someone else's)."""
     model: ModelView | None = None
     model_how: str = ""
     create: AIMModel | None = None
     """A model to create for `spec.model.image` or `spec.model.custom`."""
-    choice: st.TemplateChoice | None = None
-    desired: isvc.DesiredInferenceService | None = None
+    choice: service_templates.TemplateChoice | None = None
+    desired: inference_service.DesiredInferenceService | None = None
 
 
 def plan(world: ServiceObservation) -> ServicePlan:
     service = world.service
     namespace = service.namespace or ""
-    name = isvc.inference_service_name(service.name)
+    name = inference_service.inference_service_name(service.name)
     taken = world.deployed is not None and not controlled_by(world.deployed, service)
     runtime = world.runtime
     deployed = None if taken else world.deployed  # someone else's object of that name: never touched
@@ -104,21 +107,21 @@ def plan(world: ServiceObservation) -> ServicePlan:
     result.model, result.create, result.model_how = resolution.model, resolution.create, resolution.how
     result.steps.append(resolution.condition)
     result.phase = resolution.phase or "Pending"
-    if resolution.model is None or resolution.phase:
+    if resolution.model is None or resolution.phase is not None:
         return result
     model = resolution.model
     choice = choose_template(world, model)
     result.choice = choice
     result.steps.append(choice.condition)
-    result.phase = choice.phase
     if choice.template is None:
+        result.phase = choice.phase or "Pending"
         return result
     if not world.kserve:
         message = (
             "The cluster serves no InferenceService API (serving.kserve.io/v1beta1): install "
             "KServe, then restart the operator"
         )
-        result.steps.append(Cond(ss.KSERVE, "False", "KServeNotInstalled", message))
+        result.steps.append(Cond(service_status.KSERVE, "False", "KServeNotInstalled", message))
         result.phase = "Failed"
         return result
     if taken:
@@ -126,13 +129,13 @@ def plan(world: ServiceObservation) -> ServicePlan:
             f"An InferenceService named {name} already exists in namespace {namespace} and does "
             "not belong to this service; delete it or rename the service"
         )
-        result.steps.append(Cond(ss.KSERVE, "False", "InferenceServiceConflict", message))
+        result.steps.append(Cond(service_status.KSERVE, "False", "InferenceServiceConflict", message))
         result.phase = "Failed"
         return result
-    result.desired = isvc.build(service.name, service.spec, model, choice.template, runtime.spec)
+    result.desired = inference_service.build(service.name, service.spec, model, choice.template, runtime.spec)
     previous = service.status.status if service.status else None
     # Applying changes no status: what KServe reported on the object is what counts.
-    kserve, result.phase = ss.inference_service_condition(
+    kserve, result.phase = service_status.inference_service_condition(
         name, deployed.status if deployed is not None else None, previous
     )
     result.steps.append(kserve)
@@ -146,7 +149,9 @@ def resolve_model(world: ServiceObservation) -> ModelResolution:
     if spec.model.name:
         found = seen.by_name
         if found is None:
-            return ModelResolution(None, sm.not_found(spec), "Failed", "found no model of that name")
+            return ModelResolution(
+                None, service_model.not_found(spec), "Failed", "found no model of that name"
+            )
         where = (
             "in the service's namespace" if found.namespace else f"(no AIMModel of that name in {namespace})"
         )
@@ -157,10 +162,10 @@ def resolve_model(world: ServiceObservation) -> ModelResolution:
             parse_reference(image)
         except ValueError as exc:
             message = f"spec.model.image {image!r} is not a valid image reference: {exc}; fix it"
-            cond = Cond(sm.CONDITION, "False", "InvalidImageReference", message)
+            cond = Cond(service_model.CONDITION, "False", "InvalidImageReference", message)
             return ModelResolution(None, cond, "Failed", "the image reference is invalid")
-        auto_name = sm.auto_model_name(image)
-        picked = sm.pick_by_image(seen.namespace_with_image, seen.cluster_with_image, auto_name)
+        auto_name = service_model.auto_model_name(image)
+        picked = service_model.pick_by_image(seen.namespace_with_image, seen.cluster_with_image, auto_name)
         counts = (
             f"{len(seen.namespace_with_image)} namespace and {len(seen.cluster_with_image)} "
             "cluster model(s) have it"
@@ -168,45 +173,51 @@ def resolve_model(world: ServiceObservation) -> ModelResolution:
         if picked is None:
             config = world.runtime.spec.model if world.runtime.spec else None
             auto = config.auto_discovery is not False if config else True
-            created = sm.image_model(world.service.name, namespace, spec, auto_discovery=auto)
+            created = service_model.image_model(world.service.name, namespace, spec, auto_discovery=auto)
             how = (
                 f"spec.model.image {image}: {counts}; creates AIMModel {created.name} with discovery "
                 f"{'on' if auto else 'off'} (runtime config spec.model.autoDiscovery)"
             )
             return ModelResolution(
-                None, sm.creating(created, f"spec.model.image {image}"), "Pending", how, created
+                None, service_model.creating(created, f"spec.model.image {image}"), "Pending", how, created
             )
         found = picked
         how = f"spec.model.image {image}: {counts}; uses {picked.where}"
     else:
         custom = spec.model.custom
         assert custom is not None  # the CRD demands exactly one of name, image, custom
-        name = sm.custom_model_name(custom)
+        name = service_model.custom_model_name(custom)
         same = seen.same_custom
         existing = next((m for m in same if m.name == name), same[0] if same else None)
         if existing is None:
-            created = sm.custom_model(world.service.name, namespace, spec)
+            created = service_model.custom_model(world.service.name, namespace, spec)
             how = (
                 f"spec.model.custom: no custom model with these sources and hardware; creates AIMModel {name}"
             )
-            return ModelResolution(None, sm.creating(created, "spec.model.custom"), "Pending", how, created)
+            return ModelResolution(
+                None, service_model.creating(created, "spec.model.custom"), "Pending", how, created
+            )
         found = existing
         how = f"spec.model.custom: AIMModel {existing.name} has the same base image, sources and hardware"
-    cond, phase = sm.readiness(found)
+    cond, phase = service_model.readiness(found)
     return ModelResolution(found, cond, phase, how)
 
 
-def choose_template(world: ServiceObservation, model: ModelView) -> st.TemplateChoice:
+def choose_template(world: ServiceObservation, model: ModelView) -> service_templates.TemplateChoice:
     service = world.service
     selector = service.spec.template
     if selector is not None and selector.name:
-        return st.named(world.named.get(selector.name), selector.name, "spec.template.name", model)
+        return service_templates.named(
+            world.named.get(selector.name), selector.name, "spec.template.name", model
+        )
     note = ""
     default = model.spec.default_service_template
     if default:
         found = world.named.get(default)
         if found is not None:
-            return st.named(found, default, f"spec.defaultServiceTemplate of {model.where}", model)
+            return service_templates.named(
+                found, default, f"spec.defaultServiceTemplate of {model.where}", model
+            )
         note = (
             f"spec.defaultServiceTemplate {default!r} of {model.where} does not exist, "
             "so one was selected automatically"
@@ -219,8 +230,8 @@ def choose_template(world: ServiceObservation, model: ModelView) -> st.TemplateC
         and status.observed_generation == service.metadata.generation
     ):
         current = status.resolved_template.name
-    candidates = [t for t in world.templates.get(model.where, ()) if st.belongs_to(t, model)]
-    return st.automatic(
+    candidates = [t for t in world.templates.get(model.where, ()) if service_templates.belongs_to(t, model)]
+    return service_templates.automatic(
         candidates,
         allow_unoptimized=bool(selector and selector.allow_unoptimized),
         overrides=service.spec.overrides,
@@ -235,13 +246,17 @@ def status(
 ) -> AIMServiceStatus:
     """The service's status from its plan and the InferenceService as applied (or as it was)."""
     steps = list(plan.steps)
-    for type_, on in ((sm.CONDITION, "Model"), (st.CONDITION, "Template"), (ss.KSERVE, "Template")):
+    for type_, on in (
+        (service_model.CONDITION, "Model"),
+        (service_templates.CONDITION, "Template"),
+        (service_status.KSERVE, "Template"),
+    ):
         if not any(c.type == type_ for c in steps):
-            steps.append(ss.waiting(type_, on))
+            steps.append(service_status.waiting(type_, on))
     template = plan.choice.template if plan.choice is not None else None
     template_ref = _reference(template) if template is not None else None
     image = plan.desired.image if plan.desired is not None else None
-    phase = plan.phase
+    phase: ServiceStatus = plan.phase
     if plan.desired is None and deployed is not None:
         # Resolution broke after a deployment: the InferenceService keeps serving what it
         # was given, and that template stays in use (so it is not pruned).
@@ -249,7 +264,7 @@ def status(
         running = deployed.labels.get(labels.TEMPLATE)
         template_ref = ResolvedReference(name=running) if running else None
         image = _container_image(deployed)
-    return ss.build_status(
+    return service_status.build_status(
         service.status,
         generation=service.metadata.generation,
         steps=steps,
@@ -261,7 +276,7 @@ def status(
     )
 
 
-def _reference(obj: ModelView | st.TemplateView) -> ResolvedReference:
+def _reference(obj: ModelView | service_templates.TemplateView) -> ResolvedReference:
     return ResolvedReference(
         name=obj.name,
         namespace=obj.namespace,

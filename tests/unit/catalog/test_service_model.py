@@ -118,7 +118,7 @@ def test_pick_by_image_prefers_namespace_then_the_auto_model_then_name() -> None
 
 def test_readiness_maps_model_states_to_conditions_and_phases() -> None:
     cond, phase = sm.readiness(view("qwen"))
-    assert (cond.status, cond.reason, phase) == ("True", "ModelResolved", "")
+    assert (cond.status, cond.reason, phase) == ("True", "ModelResolved", None)
     cond, phase = sm.readiness(view("qwen", status="Failed", message="image not found"))
     assert (cond.status, cond.reason, phase) == ("False", "ModelNotReady", "Failed")
     assert "image not found" in cond.message and "AIMClusterModel qwen" in cond.message

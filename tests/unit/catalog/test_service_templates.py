@@ -55,7 +55,7 @@ def test_a_named_template_must_exist_belong_to_the_model_and_be_ready() -> None:
     assert broken.phase == "Failed"
     ok = st.named(template("t", type="unoptimized"), "t", "spec.template.name", CLUSTER_MODEL)
     # Naming a template bypasses the automatic gates (unoptimized here).
-    assert ok.template is not None and ok.condition.reason == "Resolved" and ok.phase == ""
+    assert ok.template is not None and ok.condition.reason == "Resolved" and ok.phase is None
 
 
 def test_cluster_templates_do_not_belong_to_a_namespace_model_of_the_same_name() -> None:
