@@ -1,4 +1,9 @@
-"""Cache indexes the controllers share, registered once per store."""
+"""Cache indexes the controllers share, registered once per store (the one index mechanism:
+mappers and reconcilers query them with `store.list(kind, index=(NAME, value))`).
+
+Each is named by the field it indexes, per kind: two kinds may have an index of the same name.
+Where the value is derived (the effective runtime config name, the identity of a custom model,
+a template's kind and scope), the docstring says how."""
 
 from __future__ import annotations
 
@@ -18,21 +23,21 @@ from aim_engine.runtime.store import Store
 
 MODEL_NAME = "spec.modelName"
 """Templates by the model they deploy."""
-RUNTIME_CONFIG = "runtimeConfig"
+RUNTIME_CONFIG = "spec.runtimeConfigName"
 """Models by the runtime config they use (`default` when unset)."""
 AIM_ID = "spec.aimId"
 """Templates by the model family they serve (what fine-tuned models match on)."""
-FINE_TUNED_AIM_ID = "fineTunedAimId"
+FINE_TUNED_AIM_ID = "spec.aimId"
 """Fine-tuned models by their `spec.aimId` (other models are not indexed)."""
 MODEL_IMAGE = "spec.image"
 """Models by their `spec.image` (what `spec.model.image` services look for)."""
-CUSTOM_IDENTITY = "customIdentity"
+CUSTOM_IDENTITY = "spec.custom"
 """Namespace custom models by base image, sources and hardware (what inline custom services share)."""
-SERVICE_MODEL = "serviceModel"
+SERVICE_MODEL = "spec.model"
 """Services by the model they ask for or resolved: `name:<model name>` and `image:<image>`."""
-SERVICE_RUNTIME_CONFIG = "serviceRuntimeConfig"
+SERVICE_RUNTIME_CONFIG = "spec.runtimeConfigName"
 """Services by the runtime config they use (`default` when unset)."""
-PROFILE_MODEL = "profileModel"
+PROFILE_MODEL = "metadata.labels[aim.eai.amd.com/model]"
 """Profiles by the model they belong to (their aim.eai.amd.com/model label)."""
 SERVICE_TEMPLATE = "spec.template.name"
 """Services by the template they name (`spec.template.name`) or resolved (`status.resolvedTemplate`),

@@ -44,7 +44,8 @@ class OperatorSettings:
 
 
 ReconcilerFactory = Callable[[Store, OperatorSettings], Sequence[Reconciler]]
-"""Builds the reconcilers over a store, e.g. `aim_engine.controllers.build_reconcilers`."""
+"""Builds the reconcilers over a store (`aim-engine run` makes one that calls
+`aim_engine.controllers.build_reconcilers` with the controllers' settings and an inspector)."""
 
 
 class Operator:
