@@ -42,6 +42,19 @@ def deployments(*rows: tuple[str, int, str, str]) -> list[dict[str, Any]]:
     return [{"gpuModel": g, "gpuCount": c, "metric": m, "precision": p} for g, c, m, p in rows]
 
 
+def one_deployment_model() -> dict[str, Any]:
+    """The spec of an image model whose metadata recommends one MI300X deployment."""
+    return {
+        "image": "amdenterpriseai/qwen:1.0",
+        "imageMetadata": {
+            "model": {
+                "canonicalName": "Qwen/Qwen3-32B",
+                "recommendedDeployments": deployments(("MI300X", 1, "latency", "fp8")),
+            }
+        },
+    }
+
+
 def test_examples_render_offline_and_identically_twice(capsys: pytest.CaptureFixture[str]) -> None:
     code, first, err = run(["render", "-f", str(EXAMPLES), "--offline", "-o", "yaml"], capsys)
     again = run(["render", "-f", str(EXAMPLES), "--offline", "-o", "yaml"], capsys)
@@ -85,15 +98,7 @@ def test_check_makes_failed_objects_exit_1_and_prints_the_same(capsys: pytest.Ca
 def test_check_passes_a_healthy_catalog_and_keeps_bad_input_at_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    spec = {
-        "image": "amdenterpriseai/qwen:1.0",
-        "imageMetadata": {
-            "model": {
-                "canonicalName": "Qwen/Qwen3-32B",
-                "recommendedDeployments": deployments(("MI300X", 1, "latency", "fp8")),
-            }
-        },
-    }
+    spec = one_deployment_model()
     healthy = write(tmp_path, [obj("AIMClusterModel", "qwen", spec)])
     code, _, err = run(["render", "-f", healthy, "--gpu", "MI300X=8", "--offline", "--check"], capsys)
     assert code == 0, err
@@ -120,21 +125,7 @@ def test_table_and_json_outputs(capsys: pytest.CaptureFixture[str]) -> None:
 def test_healthy_catalog_exits_zero_and_stdin_works(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    docs = [
-        obj(
-            "AIMClusterModel",
-            "qwen",
-            {
-                "image": "amdenterpriseai/qwen:1.0",
-                "imageMetadata": {
-                    "model": {
-                        "canonicalName": "Qwen/Qwen3-32B",
-                        "recommendedDeployments": deployments(("MI300X", 1, "latency", "fp8")),
-                    }
-                },
-            },
-        )
-    ]
+    docs = [obj("AIMClusterModel", "qwen", one_deployment_model())]
     monkeypatch.setattr("sys.stdin", io.StringIO(yaml.safe_dump_all(docs)))
     code, out, err = run(["render", "-f", "-", "--gpu", "MI300X=8", "--offline"], capsys)
     assert code == 0, err
@@ -145,15 +136,7 @@ def test_healthy_catalog_exits_zero_and_stdin_works(
 def test_no_gpus_is_said_and_templates_are_not_available(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    spec = {
-        "image": "amdenterpriseai/qwen:1.0",
-        "imageMetadata": {
-            "model": {
-                "canonicalName": "Qwen/Qwen3-32B",
-                "recommendedDeployments": deployments(("MI300X", 1, "latency", "fp8")),
-            }
-        },
-    }
+    spec = one_deployment_model()
     code, out, err = run(["render", "-f", write(tmp_path, [obj("AIMClusterModel", "qwen", spec)])], capsys)
     assert code == 0
     assert "no GPUs are known" in err and "--gpu MI300X=8" in err
