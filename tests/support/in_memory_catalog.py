@@ -9,7 +9,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from aim_engine.api import AIM_KINDS
-from aim_engine.api.core import Node
+from aim_engine.api.core import Node, Secret
 from aim_engine.controllers import ControllerSettings, build_reconcilers
 from aim_engine.registry.inspector import ImageInspector
 from aim_engine.runtime.fixpoint import run_until_idle
@@ -45,7 +45,7 @@ class Catalog:
     """The operator's controllers over a MemoryStore, run to a fixpoint on demand."""
 
     def __init__(self, documents: list[dict[str, Any]], settings: ControllerSettings | None = None) -> None:
-        self.store = MemoryStore([*AIM_KINDS, Node])
+        self.store = MemoryStore([*AIM_KINDS, Node, Secret])
         self.store.load(documents)
         self.inspector = ImageInspector()
         reconcilers = build_reconcilers(self.store, settings or ControllerSettings(), self.inspector)

@@ -252,15 +252,27 @@ def test_the_nearest_level_wins_per_resource_and_part(
     gpus: int | None,
 ) -> None:
     merged = merge_resources(service, template, model, profile_gpu_count=gpus)
+    sources = (("service", service), ("template", template), ("model", model))
+    # A GPU's request is its limit: the nearest level that gives either decides both (its limit
+    # when it gives both).
+    gpu_given = [
+        (level, (source.limits or {}).get(GPU_RESOURCE) or (source.requests or {})[GPU_RESOURCE])
+        for level, source in sources
+        if source is not None and GPU_RESOURCE in {**(source.requests or {}), **(source.limits or {})}
+    ]
     for part in ("requests", "limits"):
         result = merged.requests if part == "requests" else merged.limits
         for name in set(result) | {GPU_RESOURCE}:
             declared = [
                 (level, getattr(source, part)[name])
-                for level, source in (("service", service), ("template", template), ("model", model))
+                for level, source in sources
                 if source is not None and getattr(source, part) and name in getattr(source, part)
             ]
-            if declared:
+            if name == GPU_RESOURCE and gpu_given:
+                assert result[name] == gpu_given[0][1]
+                # Where the two parts agreed already, each keeps the level it came from.
+                assert merged.origins[f"{part}.{name}"] in {level for level, _ in gpu_given}
+            elif declared:
                 assert (merged.origins[f"{part}.{name}"], result[name]) == declared[0]
             elif name == GPU_RESOURCE and gpus:
                 assert (merged.origins[f"{part}.{name}"], result[name]) == ("template profile", str(gpus))

@@ -2,7 +2,9 @@
 template. Pure.
 
 - Image: the template's `aim.eai.amd.com/deployment-image-ref` annotation (fine-tuned copies),
-  else the model's `spec.image`.
+  else the model's `spec.image`, else (a custom model that names none) the default base image.
+- Pull secrets: the service's, the runtime config's and the model's, each name once; service
+  account: the service's, the runtime config's, the template's, the model's.
 - Resources: `catalog.resources` (service > template > model, then the GPU count of the
   template's profile and the CPU of its hardware where still unset).
 - Env, merged by name, lowest level first (a higher level replaces a variable and it keeps its
@@ -24,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from aim_engine.api.meta import EnvVar, LocalObjectReference
+from aim_engine.api.meta import EnvVar
 from aim_engine.api.v1alpha1 import AIMModelSpec, ModelSource
 from aim_engine.api.v1alpha1.runtime_config import AIMRuntimeConfigSpec
 from aim_engine.api.v1alpha1.service import AIMServiceSpec
@@ -33,6 +35,7 @@ from aim_engine.catalog.gpu import DEVICE_LABELS, DEVICE_MODELS, FAMILY_LABEL, n
 from aim_engine.catalog.model_view import ModelView
 from aim_engine.catalog.naming import derived_name
 from aim_engine.catalog.resources import GPU_RESOURCE, MergedResources, merge_resources
+from aim_engine.catalog.service_model import DEFAULT_BASE_IMAGE
 from aim_engine.catalog.service_templates import TemplateView
 from aim_engine.catalog.template_spec import gpu_models_of
 
@@ -76,7 +79,10 @@ def deployment_image(model: ModelView, template: TemplateView) -> tuple[str, str
     annotated = template.annotations.get(labels.DEPLOYMENT_IMAGE)
     if annotated:
         return annotated, f"annotation {labels.DEPLOYMENT_IMAGE} of {template.where}"
-    return model.spec.image or "", f"spec.image of {model.where}"
+    if model.spec.image:
+        return model.spec.image, f"spec.image of {model.where}"
+    # A custom model without spec.image runs the base image an inline custom model defaults to.
+    return DEFAULT_BASE_IMAGE, f"the default base image ({model.where} sets no spec.image)"
 
 
 def _sources(model: AIMModelSpec, template: TemplateView) -> list[ModelSource]:
@@ -159,18 +165,43 @@ def _term(key: str, operator: str, values: Sequence[str] = ()) -> dict[str, Any]
     return {"matchExpressions": [expression]}
 
 
+@dataclass(frozen=True)
+class PullSecret:
+    name: str
+    origin: str
+    """Where the name came from (the service, its runtime config, the model), for messages."""
+
+
 def pull_secrets(
     service: AIMServiceSpec, runtime: AIMRuntimeConfigSpec | None, model: ModelView
-) -> list[LocalObjectReference]:
-    """The service's, else the runtime config's, else a namespace model's own (its secrets live
-    in the service's namespace; a cluster model's live in the operator's)."""
-    if service.image_pull_secrets:
-        return list(service.image_pull_secrets)
-    if runtime is not None and runtime.image_pull_secrets:
-        return list(runtime.image_pull_secrets)
-    if model.namespace is not None:
-        return list(model.spec.image_pull_secrets or ())
-    return []
+) -> list[PullSecret]:
+    """Every pull secret the image may need: the service's, its runtime config's and the model's
+    (those discovery used), in that order, each name once. A pod reads them from its own
+    namespace; a cluster model's live in the operator's, so a service names the ones its
+    namespace lacks (`missing_pull_secrets`) rather than anything being copied across."""
+    levels = [
+        ("spec.imagePullSecrets of the service", service.image_pull_secrets),
+        ("the runtime config", runtime.image_pull_secrets if runtime is not None else None),
+        (f"spec.imagePullSecrets of {model.where}", model.spec.image_pull_secrets),
+    ]
+    found: dict[str, PullSecret] = {}
+    for origin, refs in levels:
+        for ref in refs or ():
+            found.setdefault(ref.name, PullSecret(ref.name, origin))
+    return list(found.values())
+
+
+def service_account(
+    service: AIMServiceSpec, runtime: AIMRuntimeConfigSpec | None, template: TemplateView, model: ModelView
+) -> str | None:
+    """The predictor's service account: the service's, else its runtime config's, else the
+    template's (a generated template carries its model's), else the model's."""
+    return (
+        service.service_account_name
+        or (runtime.service_account_name if runtime is not None else None)
+        or template.spec.service_account_name
+        or model.spec.service_account_name
+    )
 
 
 def build(
@@ -217,12 +248,12 @@ def build(
         "labels": dict(object_labels),
         "containers": [container],
     }
-    account = service.service_account_name or (runtime.service_account_name if runtime else None)
+    account = service_account(service, runtime, template, model)
     if account:
         predictor["serviceAccountName"] = account
     secrets = pull_secrets(service, runtime, model)
     if secrets:
-        predictor["imagePullSecrets"] = [s.dump() for s in secrets]
+        predictor["imagePullSecrets"] = [{"name": s.name} for s in secrets]
     if gpu is not None:
         affinity = node_affinity(gpu_models_of(hardware))
         if affinity is not None:

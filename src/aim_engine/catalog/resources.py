@@ -1,8 +1,10 @@
 """The resources a service's container gets, and where each value came from. Pure.
 
 The document's order: the service's `spec.resources` wins over the template's, which wins over
-the model's (the baseline), per resource name and separately for requests and limits. If the
-GPU resource is still unset afterwards, the template's discovered GPU count
+the model's (the baseline), per resource name and separately for requests and limits. When only
+one of the GPU resource's request and limit is set, it stands for both (Kubernetes accepts an
+extended resource only with the two equal). If the GPU resource is still unset afterwards, the
+template's discovered GPU count
 (`status.profile.metadata.gpu_count`) fills both its request and its limit; a CPU request or
 limit still unset comes from the template's resolved hardware (`hardware.cpu`, which custom
 models declare).
@@ -35,6 +37,39 @@ class MergedResources:
         return ResourceRequirements(requests=self.requests or None, limits=self.limits or None)
 
 
+_PRECEDENCE: dict[Level, int] = {
+    "service": 0,
+    "template": 1,
+    "model": 2,
+    "template profile": 3,
+    "template hardware": 4,
+}
+
+
+def _request_is_limit(merged: MergedResources, resource: str) -> None:
+    """Kubernetes accepts an extended resource (a GPU) only with its request equal to its limit:
+    whichever was given stands for both. Where both were given and differ, the value of the
+    higher level wins (service over template over model), and on one level the limit."""
+    request, limit = merged.requests.get(resource), merged.limits.get(resource)
+    if (request is None and limit is None) or request == limit:
+        return
+    request_from = merged.origins.get(f"requests.{resource}")
+    limit_from = merged.origins.get(f"limits.{resource}")
+    if limit is None or (
+        request is not None
+        and request_from is not None
+        and limit_from is not None
+        and _PRECEDENCE[request_from] < _PRECEDENCE[limit_from]
+    ):
+        assert request is not None and request_from is not None
+        merged.limits[resource] = request
+        merged.origins[f"limits.{resource}"] = request_from
+    else:
+        assert limit_from is not None
+        merged.requests[resource] = limit
+        merged.origins[f"requests.{resource}"] = limit_from
+
+
 def merge_resources(
     service: ResourceRequirements | None,
     template: ResourceRequirements | None,
@@ -59,6 +94,7 @@ def merge_resources(
             for name, quantity in (values or {}).items():
                 target[name] = quantity
                 merged.origins[f"{part}.{name}"] = level
+    _request_is_limit(merged, gpu_resource)
     if profile_gpu_count:
         for part, target in (("requests", merged.requests), ("limits", merged.limits)):
             if gpu_resource not in target:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, cast
 
-from aim_engine.api.core import Node
+from aim_engine.api.core import Node, SecretMetadata
 from aim_engine.api.kserve import InferenceService
 from aim_engine.api.meta import KubeObject, ObjectKey, ObjectMeta
 from aim_engine.api.v1alpha1 import (
@@ -49,7 +49,7 @@ from aim_engine.controllers.lookup import find_model, find_runtime_config
 from aim_engine.controllers.service_plan import ModelsSeen, ServiceObservation
 from aim_engine.controllers.settings import ControllerSettings
 from aim_engine.controllers.views import model_view, template_view
-from aim_engine.runtime.predicates import generation_changed
+from aim_engine.runtime.predicates import created_or_deleted, generation_changed
 from aim_engine.runtime.reconciler import Reconciler, Result, Watch
 from aim_engine.runtime.store import Store
 
@@ -72,6 +72,8 @@ class ServiceReconciler(Reconciler):
             Watch(AIMRuntimeConfig, self._services_of_config, generation_changed),
             Watch(AIMClusterRuntimeConfig, self._services_of_config, generation_changed),
             Watch(Node, self._services_needing_gpus, gpu_signature_changed),
+            # A pull secret created or deleted: the services of its namespace say so at once.
+            Watch(SecretMetadata, self._services_of_namespace, created_or_deleted),
         ]
 
     @property
@@ -95,6 +97,9 @@ class ServiceReconciler(Reconciler):
     def _services_of_config(self, config: KubeObject) -> Iterable[ObjectKey]:
         found = self.store.list(AIMService, config.namespace, index=(SERVICE_RUNTIME_CONFIG, config.name))
         return [s.key for s in found]
+
+    def _services_of_namespace(self, obj: KubeObject) -> Iterable[ObjectKey]:
+        return [s.key for s in self.store.list(AIMService, obj.namespace)]
 
     def _services_needing_gpus(self, node: KubeObject) -> Iterable[ObjectKey]:
         return [s.key for s in self.store.list(AIMService)]
@@ -139,19 +144,24 @@ class ServiceReconciler(Reconciler):
         """Everything the plan reads, from the cache, once."""
         namespace = service.namespace or ""
         name = inference_service.inference_service_name(service.name)
+        runtime = find_runtime_config(self.store, service.spec.runtime_config_name, service.namespace)
         models = self._models_seen(service)
         seen = models.all()
         names = {service.spec.template.name if service.spec.template else None}
         names |= {m.spec.default_service_template for m in seen}
+        secrets = {r.name for r in service.spec.image_pull_secrets or ()}
+        secrets |= {r.name for r in (runtime.spec.image_pull_secrets if runtime.spec else None) or ()}
+        secrets |= {r.name for m in seen for r in m.spec.image_pull_secrets or ()}
         return ServiceObservation(
             service=service,
             kserve=self.settings.kserve,
-            runtime=find_runtime_config(self.store, service.spec.runtime_config_name, service.namespace),
+            runtime=runtime,
             deployed=self.store.get(InferenceService, name, namespace) if self.settings.kserve else None,
             models=models,
             templates={m.where: self._templates_of(m, namespace) for m in seen},
             named={n: self._find_template(n, namespace) for n in names if n},
             gpus_in_cluster=frozenset(g.model for g in inventory(self.store)),
+            secrets=frozenset(n for n in secrets if self.store.get(SecretMetadata, n, namespace) is not None),
         )
 
     def _models_seen(self, service: AIMService) -> ModelsSeen:

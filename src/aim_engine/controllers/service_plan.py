@@ -63,6 +63,11 @@ class ServiceObservation:
     """The template each name in play resolves to (namespace first, then cluster):
     `spec.template.name` and every seen model's `spec.defaultServiceTemplate`."""
     gpus_in_cluster: frozenset[str]
+    secrets: frozenset[str] = frozenset()
+    """Which of the pull secrets in play exist in the service's namespace (names only)."""
+
+
+PULL_SECRETS = "PullSecretsReady"
 
 
 @dataclass(frozen=True)
@@ -133,6 +138,7 @@ def plan(world: ServiceObservation) -> ServicePlan:
         result.phase = "Failed"
         return result
     result.desired = inference_service.build(service.name, service.spec, model, choice.template, runtime.spec)
+    result.steps.append(pull_secrets_condition(world, model))
     previous = service.status.status if service.status else None
     # Applying changes no status: what KServe reported on the object is what counts.
     kserve, result.phase = service_status.inference_service_condition(
@@ -201,6 +207,27 @@ def resolve_model(world: ServiceObservation) -> ModelResolution:
         how = f"spec.model.custom: AIMModel {existing.name} has the same base image, sources and hardware"
     cond, phase = service_model.readiness(found)
     return ModelResolution(found, cond, phase, how)
+
+
+def pull_secrets_condition(world: ServiceObservation, model: ModelView) -> Cond:
+    """Whether the pod will find every pull secret it is given. A cluster model's live in the
+    operator namespace, where discovery reads them; a pod reads its own namespace only, and
+    nothing is copied across: the service says which are missing, and how to fix it."""
+    wanted = inference_service.pull_secrets(world.service.spec, world.runtime.spec, model)
+    namespace = world.service.namespace or ""
+    missing = [s for s in wanted if s.name not in world.secrets]
+    if not missing:
+        if not wanted:
+            return Cond(PULL_SECRETS, "True", "PullSecretsFound", "No image pull secret is needed")
+        listed = ", ".join(s.name for s in wanted)
+        return Cond(PULL_SECRETS, "True", "PullSecretsFound", f"Image pull secrets in {namespace}: {listed}")
+    names = ", ".join(f"{s.name!r} (from {s.origin})" for s in missing)
+    message = (
+        f"Image pull secret(s) {names} do not exist in namespace {namespace!r}, where the predictor's "
+        f"pod reads them: create {missing[0].name!r} in {namespace!r}, or list a secret of "
+        f"{namespace!r} in the runtime config (secrets are never copied across namespaces)"
+    )
+    return Cond(PULL_SECRETS, "False", "PullSecretNotFound", message)
 
 
 def choose_template(world: ServiceObservation, model: ModelView) -> service_templates.TemplateChoice:

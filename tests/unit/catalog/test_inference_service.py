@@ -172,24 +172,81 @@ def test_unknown_gpu_models_are_placed_by_family_label() -> None:
     ]
 
 
-def test_pull_secrets_and_account_from_the_service_else_the_runtime_config() -> None:
+def test_pull_secrets_are_the_union_of_service_runtime_config_and_model_in_that_order() -> None:
+    """Discovery pulls with the model's and the runtime config's secrets; the pod must have them
+    too (they were dropped as soon as a runtime config named any, and a cluster model's never came)."""
     runtime = AIMRuntimeConfigSpec.model_validate(
-        {"imagePullSecrets": [{"name": "rc"}], "serviceAccountName": "rc-sa"}
+        {"imagePullSecrets": [{"name": "rc"}, {"name": "shared"}], "serviceAccountName": "rc-sa"}
     )
-    own = isvc.build(
+    desired = isvc.build(
         "chat",
-        service(imagePullSecrets=[{"name": "svc"}], serviceAccountName="svc-sa"),
-        model(),
+        service(imagePullSecrets=[{"name": "svc"}, {"name": "shared"}]),
+        model(imagePullSecrets=[{"name": "m"}, {"name": "rc"}]),
         template(),
         runtime,
     )
-    assert own.spec["predictor"]["imagePullSecrets"] == [{"name": "svc"}]
-    assert own.spec["predictor"]["serviceAccountName"] == "svc-sa"
-    inherited = isvc.build("chat", service(), model(), template(), runtime)
-    assert inherited.spec["predictor"]["imagePullSecrets"] == [{"name": "rc"}]
-    assert inherited.spec["predictor"]["serviceAccountName"] == "rc-sa"
-    from_model = isvc.build("chat", service(), model(imagePullSecrets=[{"name": "m"}]), template(), None)
-    assert from_model.spec["predictor"]["imagePullSecrets"] == [{"name": "m"}]
+    assert desired.spec["predictor"]["imagePullSecrets"] == [
+        {"name": "svc"},
+        {"name": "shared"},
+        {"name": "rc"},
+        {"name": "m"},
+    ]
+    where = {
+        s.name: s.origin
+        for s in isvc.pull_secrets(service(), runtime, model(imagePullSecrets=[{"name": "m"}]))
+    }
+    assert where == {
+        "rc": "the runtime config",
+        "shared": "the runtime config",
+        "m": "spec.imagePullSecrets of AIMModel ml/qwen",
+    }
+    cluster = ModelView(
+        kind="AIMClusterModel",
+        name="qwen",
+        namespace=None,
+        spec=AIMModelSpec.model_validate({"image": "i:1", "imagePullSecrets": [{"name": "regcred"}]}),
+        phase="Ready",
+    )
+    from_cluster = isvc.build("chat", service(), cluster, template(), None)
+    assert from_cluster.spec["predictor"]["imagePullSecrets"] == [{"name": "regcred"}]
+
+
+def test_service_account_from_service_runtime_config_template_then_model() -> None:
+    runtime = AIMRuntimeConfigSpec.model_validate({"serviceAccountName": "rc-sa"})
+    with_model = model(serviceAccountName="model-sa")
+
+    def account(desired: isvc.DesiredInferenceService) -> str | None:
+        found: str | None = desired.spec["predictor"].get("serviceAccountName")
+        return found
+
+    assert (
+        account(isvc.build("c", service(serviceAccountName="svc-sa"), with_model, template(), runtime))
+        == "svc-sa"
+    )
+    assert account(isvc.build("c", service(), with_model, template(), runtime)) == "rc-sa"
+    assert (
+        account(isvc.build("c", service(), with_model, template(serviceAccountName="t-sa"), None)) == "t-sa"
+    )
+    assert account(isvc.build("c", service(), with_model, template(), None)) == "model-sa"
+    assert account(isvc.build("c", service(), model(), template(), None)) is None
+
+
+def test_a_custom_model_without_an_image_runs_the_default_base_image() -> None:
+    custom = ModelView(
+        kind="AIMModel",
+        name="mine",
+        namespace="ml",
+        spec=AIMModelSpec.model_validate(
+            {
+                "modelSources": [{"modelId": "org/m", "sourceUri": "hf://org/m"}],
+                "custom": {"hardware": {"gpu": {"requests": 1}}},
+            }
+        ),
+        phase="Ready",
+    )
+    desired = isvc.build("c", service(), custom, template(), None)
+    assert desired.image == "amdenterpriseai/aim-base:latest"
+    assert "sets no spec.image" in desired.image_from
 
 
 def test_replicas_and_labels() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from aim_engine.api.core import Secret
 from aim_engine.api.kserve import InferenceService
 from aim_engine.api.v1alpha1 import AIMClusterModel, AIMService
 from aim_engine.runtime.memory_store import MemoryStore
@@ -222,3 +223,29 @@ async def test_a_service_on_a_namespace_template_does_not_keep_the_cluster_templ
     await catalog.settle(requeue_all=False)
     assert find(store, "AIMClusterServiceTemplate", name) == []  # pruned: no service uses it
     assert one(store, "AIMServiceTemplate", name)  # the one the service runs stays
+
+
+async def test_a_cluster_models_pull_secret_reaches_the_pod_and_a_missing_one_is_named() -> None:
+    """Discovery reads a cluster model's pull secret in the operator namespace; the pod reads its
+    own namespace. The predictor is given it, the service says it is missing there (nothing is
+    copied across), and says so no more once it is created."""
+    private = {"image": IMAGE, "imageMetadata": METADATA, "imagePullSecrets": [{"name": "regcred"}]}
+    catalog = Catalog(
+        [
+            NODE,
+            model("AIMClusterModel", "qwen", private),
+            aim_service("chat", {"model": {"name": "qwen"}, "imagePullSecrets": [{"name": "mine"}]}),
+            {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "mine", "namespace": "ml"}},
+        ]
+    )
+    store = await catalog.settle()
+    deployed = one(store, "InferenceService", "chat")
+    assert deployed["spec"]["predictor"]["imagePullSecrets"] == [{"name": "mine"}, {"name": "regcred"}]
+    missing = condition(one(store, "AIMService", "chat"), "PullSecretsReady")
+    assert (missing["status"], missing["reason"]) == ("False", "PullSecretNotFound")
+    assert "'regcred' (from spec.imagePullSecrets of AIMClusterModel qwen)" in missing["message"]
+    assert "create 'regcred' in 'ml'" in missing["message"] and "'mine'" not in missing["message"]
+    store.create(Secret.model_validate({"metadata": {"name": "regcred", "namespace": "ml"}}))
+    await catalog.settle(requeue_all=False)
+    found = condition(one(store, "AIMService", "chat"), "PullSecretsReady")
+    assert (found["status"], found["message"]) == ("True", "Image pull secrets in ml: mine, regcred")
