@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from aim_engine.api.v1alpha1 import AIMClusterRuntimeConfig, AIMRuntimeConfig, ImageMetadata
+from aim_engine.api.v1alpha1.runtime_config import AIMRuntimeConfigSpec
 from aim_engine.catalog import runtime_config
 from aim_engine.catalog.model_status import (
     aggregate_templates,
@@ -88,14 +89,52 @@ def test_named_config_missing_is_fatal() -> None:
     assert "platform-default" in result.ready.message
 
 
-def test_runtime_config_resolution_prefers_namespace() -> None:
+def test_runtime_configs_of_one_name_merge_the_namespace_winning_field_by_field() -> None:
+    """A namespace `default` hid the cluster `default` whole: its env, pull secrets and
+    autoDiscovery vanished in every namespace that set its own."""
     ns = AIMRuntimeConfig.new("default", "team")
     ns.metadata.uid = "u1"
+    ns.spec = AIMRuntimeConfigSpec.model_validate(
+        {
+            "env": [{"name": "HF_HUB_OFFLINE", "value": "1"}, {"name": "SHARED", "value": "team"}],
+            "imagePullSecrets": [{"name": "team-cred"}],
+            "storage": {"pvcHeadroomPercent": 20},
+        }
+    )
     cluster = AIMClusterRuntimeConfig.new("default")
+    cluster.spec = AIMRuntimeConfigSpec.model_validate(
+        {
+            "env": [
+                {"name": "VLLM_ENABLE_METRICS", "value": "true"},
+                {"name": "SHARED", "value": "platform"},
+            ],
+            "imagePullSecrets": [{"name": "platform-cred"}, {"name": "team-cred"}],
+            "serviceAccountName": "aim-runtime",
+            "model": {"autoDiscovery": False},
+            "storage": {"defaultStorageClassName": "fast", "pvcHeadroomPercent": 10},
+        }
+    )
     got = runtime_config.resolve(None, ns, cluster)
     assert got.reference is not None
-    assert (got.reference.scope, got.reference.namespace, got.reference.uid) == ("Namespace", "team", "u1")
+    assert (got.reference.scope, got.reference.namespace, got.reference.uid) == ("Merged", "team", "u1")
     assert got.condition.reason == "ConfigFound"
+    assert "AIMClusterRuntimeConfig 'default' merged with AIMRuntimeConfig 'default' of namespace team" in (
+        got.condition.message
+    )
+    spec = got.spec
+    assert spec is not None
+    assert [(e.name, e.value) for e in spec.env or ()] == [
+        ("VLLM_ENABLE_METRICS", "true"),
+        ("SHARED", "team"),
+        ("HF_HUB_OFFLINE", "1"),
+    ]
+    assert [r.name for r in spec.image_pull_secrets or ()] == ["platform-cred", "team-cred"]
+    assert spec.service_account_name == "aim-runtime"
+    assert spec.model is not None and spec.model.auto_discovery is False
+    assert spec.storage is not None
+    assert (spec.storage.default_storage_class_name, spec.storage.pvc_headroom_percent) == ("fast", 20)
+    alone = runtime_config.resolve(None, ns, None)
+    assert alone.reference is not None and alone.reference.scope == "Namespace" and alone.spec == ns.spec
     got = runtime_config.resolve("", None, cluster)
     assert got.reference is not None and got.reference.scope == "Cluster"
     got = runtime_config.resolve(None, None, None)
