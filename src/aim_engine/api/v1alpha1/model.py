@@ -88,6 +88,20 @@ class AIMModelSpec(
             "spec.custom.versionPolicy is pinned (the default); set spec.image or set "
             "spec.custom.versionPolicy to latest or any",
         ),
+        (
+            # A custom model is not discovered: without hardware its template would ask for no
+            # GPU at all and run a large model on CPU.
+            "!has(self.modelSources) || size(self.modelSources) == 0 || has(self.aimId)"
+            " || (has(self.custom) && has(self.custom.hardware))"
+            " || ((has(self.customTemplates) && size(self.customTemplates) > 0"
+            " || has(self.custom) && has(self.custom.templates) && size(self.custom.templates) > 0)"
+            " && (!has(self.customTemplates) || self.customTemplates.all(t, has(t.hardware)))"
+            " && (!has(self.custom) || !has(self.custom.templates)"
+            " || self.custom.templates.all(t, has(t.hardware))))",
+            "a custom model (spec.modelSources without spec.aimId) needs explicit hardware: set "
+            "spec.custom.hardware (e.g. gpu.requests: 1), or hardware on every entry of "
+            "spec.customTemplates and spec.custom.templates",
+        ),
     ),
 ):
     image: Annotated[str, Field(min_length=1, max_length=1024)] | None = None
