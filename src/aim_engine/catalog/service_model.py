@@ -129,11 +129,17 @@ def pick_by_image(
     return None
 
 
-def readiness(model: ModelView) -> tuple[Cond, ServiceStatus | None]:
+def readiness(model: ModelView, unhealthy: Sequence[str] = ()) -> tuple[Cond, ServiceStatus | None]:
     """The ModelReady condition for a resolved model, and the service phase it implies while the
-    model is not ready (None when it is)."""
+    model is not ready (None when it is). A `Degraded` model has templates with issues, not
+    none that can serve: the service goes on (its own template must still be Ready), and the
+    condition names the `unhealthy` templates."""
     if model.phase == "Ready":
         return Cond(CONDITION, "True", "ModelResolved", f"Uses {model.where}"), None
+    if model.phase == "Degraded":
+        which = f"; templates with issues: {', '.join(unhealthy)}" if unhealthy else ""
+        message = f"Uses {model.where}, which is Degraded{which}; a Ready template of it is selected"
+        return Cond(CONDITION, "True", "ModelDegraded", message), None
     state = model.phase or "not reported yet"
     detail = f": {model.message}" if model.message else ""
     message = f"{model.where} is {state}{detail}"

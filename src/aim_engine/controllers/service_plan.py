@@ -205,7 +205,12 @@ def resolve_model(world: ServiceObservation) -> ModelResolution:
             )
         found = existing
         how = f"spec.model.custom: AIMModel {existing.name} has the same base image, sources and hardware"
-    cond, phase = service_model.readiness(found)
+    unhealthy = [
+        f"{t.name} ({t.status.status if t.status and t.status.status else 'no status'})"
+        for t in world.templates.get(found.where, ())
+        if not (t.status and t.status.status == "Ready") and service_templates.belongs_to(t, found)
+    ]
+    cond, phase = service_model.readiness(found, unhealthy)
     return ModelResolution(found, cond, phase, how)
 
 

@@ -122,9 +122,17 @@ def test_readiness_maps_model_states_to_conditions_and_phases() -> None:
     cond, phase = sm.readiness(view("qwen", status="Failed", message="image not found"))
     assert (cond.status, cond.reason, phase) == ("False", "ModelNotReady", "Failed")
     assert "image not found" in cond.message and "AIMClusterModel qwen" in cond.message
-    for state in (None, "Pending", "Progressing", "Degraded", "NotAvailable"):
+    for state in (None, "Pending", "Progressing", "NotAvailable"):
         cond, phase = sm.readiness(view("qwen", status=state))
         assert (cond.reason, phase) == ("ModelNotReady", "Pending")
+
+
+def test_a_degraded_model_still_serves_and_names_its_unhealthy_templates() -> None:
+    """Degraded means some templates have issues, not that none can serve: a service goes on
+    (it blocked every new service with ModelNotReady)."""
+    cond, phase = sm.readiness(view("qwen", status="Degraded"), ["qwen-mi325x (Failed)"])
+    assert (cond.status, cond.reason, phase) == ("True", "ModelDegraded", None)
+    assert "templates with issues: qwen-mi325x (Failed)" in cond.message
 
 
 def test_not_found_names_the_field_and_the_fix() -> None:
