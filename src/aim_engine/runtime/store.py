@@ -12,6 +12,7 @@ changed versions with `obj.model_copy(update=...)` (or a new object).
 from __future__ import annotations
 
 import builtins
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ K = TypeVar("K", bound=KubeObject)
 
 ChangeType = Literal["ADDED", "MODIFIED", "DELETED"]
 EventType = Literal["Normal", "Warning"]
+_log = logging.getLogger("aim_engine.runtime.status")
 IndexFunc = Callable[[K], Iterable[str]]
 
 FIELD_MANAGER = "aim-engine"
@@ -164,6 +166,10 @@ class Store(ABC):
         await self.apply_status(obj.model_copy(update={"status": normalized}))
         for type_, reason, message in events(previous, normalized) if events is not None else ():
             self.record_event(obj, type_, reason, message)
+            if type_ == "Warning":
+                # Once per change of state, like the Event: what `kubectl logs` of the operator
+                # shows for a registry failure or a blocked service (object, reason, the fix).
+                _log.warning("%s %s: %s: %s", obj.KIND, obj.key, reason, message)
         return True
 
     @abstractmethod

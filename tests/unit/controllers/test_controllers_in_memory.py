@@ -4,6 +4,10 @@ server in tests/integration/test_model_catalog.py; these are the fast checks of 
 
 from __future__ import annotations
 
+import logging
+
+import pytest
+
 from aim_engine.api.v1alpha1 import AIMClusterModel
 from tests.support.in_memory_catalog import METADATA, NODE, Catalog, condition, find, model, settle
 
@@ -287,3 +291,24 @@ async def test_prune_spares_lookalikes_and_templates_services_use_until_released
         assert names == [f"{other}-mi325x-clone"]
     finally:
         await catalog.inspector.aclose()
+
+
+async def test_a_registry_failure_is_logged_once_with_the_object_reason_and_fix(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The document's troubleshooting says to look in the operator's logs: every failure that
+    becomes a Warning event is a warning line too, once per change of state."""
+    secretive = model(
+        "AIMModel", "private", {"image": "127.0.0.1:1/x:1", "imagePullSecrets": [{"name": "gone"}]}, "ml"
+    )
+    catalog = Catalog([secretive])
+    try:
+        with caplog.at_level(logging.WARNING, logger="aim_engine.runtime.status"):
+            await catalog.settle()
+            await catalog.settle()  # reconciled again: same state, no second line
+    finally:
+        await catalog.inspector.aclose()
+    lines = [r.getMessage() for r in caplog.records if r.name == "aim_engine.runtime.status"]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("AIMModel ml/private: PullSecretNotFound: Image pull secret 'gone'")
+    assert "create it there" in lines[0]
