@@ -17,6 +17,7 @@ from aim_engine.api import kind_class
 from aim_engine.api.crds import CRDS
 from aim_engine.runtime.errors import ApiError
 from aim_engine.runtime.kube_api import KubeApi
+from tests.support.kube import KubeCluster
 
 pytestmark = pytest.mark.integration
 
@@ -126,4 +127,46 @@ async def test_status_is_a_subresource(api: KubeApi, namespace: str) -> None:
         "status": {"status": "Ready"},
     }
     created = await create(api, doc, namespace)
-    assert "status" not in created or created["status"] == {}
+    # The status sent is dropped; what shows is the CRD's default, the document's initial
+    # state, which no controller wrote.
+    assert created["status"] == {"status": "Pending"}
+
+
+async def test_a_new_model_and_service_show_pending_before_anything_writes(
+    api: KubeApi, namespace: str, kube: KubeCluster
+) -> None:
+    """The document's initial state, shown without a write (the STATUS column was empty)."""
+    mark = kube.audit.mark()
+    paused = {"aim.eai.amd.com/reconciliation-paused": "true"}  # no operator may act on them
+    model = {
+        "apiVersion": "aim.eai.amd.com/v1alpha1",
+        "kind": "AIMModel",
+        "metadata": {"name": "new-model", "namespace": namespace, "annotations": paused},
+        "spec": {"image": "a/b:1"},
+    }
+    service = {
+        "apiVersion": "aim.eai.amd.com/v1alpha1",
+        "kind": "AIMService",
+        "metadata": {"name": "new-service", "namespace": namespace, "annotations": paused},
+        "spec": {"model": {"name": "new-model"}},
+    }
+    for doc in (model, service):
+        created = await create(api, doc, namespace)
+        assert created["status"] == {"status": "Pending"}
+    table = json.loads(
+        await api.request(
+            "GET",
+            f"/apis/aim.eai.amd.com/v1alpha1/namespaces/{namespace}/aimmodels/new-model",
+            accept="application/json;as=Table;v=v1;g=meta.k8s.io",
+        )
+    )
+    columns = [c["name"] for c in table["columnDefinitions"]]
+    assert table["rows"][0]["cells"][columns.index("Status")] == "Pending"
+    # Two creates, and nothing else: the default is shown, never written.
+    writes = [
+        w for w in kube.audit.writes(namespace=namespace, since=mark) if not w.user.startswith("system:")
+    ]
+    assert sorted((w.verb, w.resource) for w in writes) == [
+        ("create", "aimmodels"),
+        ("create", "aimservices"),
+    ]

@@ -59,6 +59,8 @@ class CrdSpec:
     columns: tuple[Column, ...]
     namespaced: bool
     categories: tuple[str, ...] = ("aim",)
+    status_default: Schema | None = None
+    """What the API server shows as the status of an object no controller has written yet."""
 
     @property
     def name(self) -> str:
@@ -145,6 +147,17 @@ def _model_of(annotation: Any) -> type[BaseModel]:
     raise TypeError(f"no pydantic model in {annotation!r}")
 
 
+def _with_status_default(schema: Schema, spec: CrdSpec) -> Schema:
+    if spec.status_default is not None:
+        schema["properties"]["status"]["default"] = spec.status_default
+    return schema
+
+
+# The document's initial state: `kubectl get` shows Pending for a new model or service at once,
+# with no write (the API server fills the default in whenever it reads an object without status).
+PENDING = {"status": "Pending"}
+
+
 def render_crd(spec: CrdSpec) -> Schema:
     versions = []
     for version in spec.versions:
@@ -153,7 +166,7 @@ def render_crd(spec: CrdSpec) -> Schema:
                 "name": version.cls.API_VERSION.split("/", 1)[1],
                 "served": version.served,
                 "storage": version.storage,
-                "schema": {"openAPIV3Schema": object_schema(version.cls)},
+                "schema": {"openAPIV3Schema": _with_status_default(object_schema(version.cls), spec)},
                 "subresources": {"status": {}},
                 "additionalPrinterColumns": [c.render() for c in spec.columns],
             }
@@ -220,6 +233,7 @@ CRDS: tuple[CrdSpec, ...] = (
         (Version(v1alpha1.AIMModel), Version(v1alpha2.AIMModel, storage=False)),
         _MODEL_COLUMNS,
         namespaced=True,
+        status_default=PENDING,
     ),
     CrdSpec(
         "aimclustermodels",
@@ -228,6 +242,7 @@ CRDS: tuple[CrdSpec, ...] = (
         (Version(v1alpha1.AIMClusterModel), Version(v1alpha2.AIMClusterModel, storage=False)),
         _MODEL_COLUMNS,
         namespaced=False,
+        status_default=PENDING,
     ),
     CrdSpec(
         "aimservicetemplates",
@@ -275,6 +290,7 @@ CRDS: tuple[CrdSpec, ...] = (
             AGE,
         ),
         namespaced=True,
+        status_default=PENDING,
     ),
     CrdSpec(
         "aimprofiles",

@@ -339,7 +339,8 @@ class ModelReconciler(Reconciler):
         without reading a clock. It is bounded by count (one deferral per planned template, plus
         one), so a template that never reports (its controller down) cannot hold it for ever.
         """
-        if model.status is not None or image.failure is not None:
+        # A status the API server filled in (the CRD's default, Pending) is not one of ours.
+        if (model.status is not None and model.status.observed_generation is not None) or image.failure:
             self._deferrals.pop(key, None)
             return False
         waiting = any(t.status is None and not paused(t) for t in owned)
