@@ -280,7 +280,9 @@ class ReadyWatch:
                 name = obj.get("metadata", {}).get("name", "")
                 if event["type"] == "BOOKMARK" or not name.startswith(self.prefix):
                     continue
-                state = (obj.get("status") or {}).get("status")
+                status = obj.get("status") or {}
+                # Only what the operator wrote: the CRD shows Pending for a status nobody wrote.
+                state = status.get("status") if status.get("observedGeneration") is not None else None
                 self.states[name] = state
                 if state is not None:
                     self.first_status.setdefault(name, state)

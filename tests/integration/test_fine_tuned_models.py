@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from aim_engine.runtime.kube_api import KubeApi
-from tests.support.aim_api import V1, condition, create, get, model_body, status_of, templates_of
+from tests.support.aim_api import V1, condition, create, get, model_body, reported, status_of, templates_of
 from tests.support.aim_operator import GROUP, RunningOperator
 from tests.support.document_tables import REBASING_ROWS
 from tests.support.kube_plugin import unique_name
@@ -296,7 +296,7 @@ async def test_copies_follow_sources_and_go_with_the_model(
     assert copy["metadata"]["annotations"][IMAGE_REF] == "ghcr.io/silogen/aim-base:1.0"
     model = await eventually(
         lambda: get(api, f"{V1}/namespaces/{namespace}/aimmodels/{unique}"),
-        lambda m: status_of(m) is not None,
+        reported,
         what="fine-tuned model status",
     )
     assert model is not None and model["status"]["sourceType"] == "Custom"

@@ -15,7 +15,7 @@ import pytest
 from aim_engine.catalog.api_version import LAST_APPLIED
 from aim_engine.cli import main
 from aim_engine.runtime.kube_api import KubeApi
-from tests.support.aim_api import get, status_of
+from tests.support.aim_api import get, reported, status_of
 from tests.support.aim_operator import GROUP, OPERATOR_USER, RunningOperator
 from tests.support.kube import KubeCluster
 from tests.support.kube_plugin import unique_name
@@ -93,13 +93,8 @@ async def profiles_of(api: KubeApi, name: str, namespace: str | None) -> list[di
 
 async def reconciled(api: KubeApi, body: dict[str, Any]) -> dict[str, Any]:
     """The model once its status says the operator reconciled its current generation."""
-
-    def current(m: dict[str, Any] | None) -> bool:
-        status = (m or {}).get("status") or {}
-        return m is not None and status.get("observedGeneration") == m["metadata"]["generation"]
-
     found: dict[str, Any] | None = await eventually(
-        lambda: get(api, model_path(body)), current, what=f"{body['metadata']['name']} reconciled"
+        lambda: get(api, model_path(body)), reported, what=f"{body['metadata']['name']} reconciled"
     )
     assert found is not None
     return found
@@ -200,9 +195,7 @@ async def test_redeclared_versions_gain_and_lose_profiles(
     v1 = model("AIMModel", "v1alpha1", unique, namespace)
     v2 = model("AIMModel", "v1alpha2", unique, namespace)
     await kubectl_apply_server_side(api, v1)
-    await eventually(
-        lambda: get(api, model_path(v1)), lambda m: status_of(m) is not None, what="model settled"
-    )
+    await reconciled(api, v1)
     assert await profiles_of(api, unique, namespace) == []
     # The same spec re-applied as v1alpha2: only the managedFields say so, and that is enough.
     await kubectl_apply_server_side(api, v2)

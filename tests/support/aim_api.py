@@ -37,6 +37,13 @@ def status_of(obj: dict[str, Any] | None) -> str | None:
     return str(value) if value is not None else None
 
 
+def reported(obj: dict[str, Any] | None) -> bool:
+    """Whether a controller has written the object's status (of its current generation): a new
+    model or service shows `Pending` by the CRD's default before anyone wrote anything."""
+    status = (obj or {}).get("status") or {}
+    return obj is not None and status.get("observedGeneration") == obj["metadata"].get("generation")
+
+
 def condition(obj: dict[str, Any] | None, kind: str) -> dict[str, Any]:
     for cond in (obj or {}).get("status", {}).get("conditions", []):
         if cond["type"] == kind:

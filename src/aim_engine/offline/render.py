@@ -10,8 +10,10 @@ or the registry unless `offline`.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +35,7 @@ from aim_engine.runtime.manager import Manager
 from aim_engine.runtime.memory_store import MemoryStore
 from aim_engine.runtime.metrics import RuntimeMetrics
 from aim_engine.runtime.reconciler import Reconciler
+from aim_engine.runtime.store import STATUS_LOG
 
 FIXED_TIME = datetime(2000, 1, 1, tzinfo=UTC)
 """The only time render knows: creation and condition times (they are left out of the output)."""
@@ -200,11 +203,23 @@ async def render(
         manager = Manager(store, reconcilers, metrics=RuntimeMetrics(CollectorRegistry()))
         # Every object settles in a handful of reconciles; a catalog that needs far more is
         # one whose reconcilers keep changing each other's objects (NotConverged names them).
-        report = await run_until_idle(manager, max_reconciles=100 * (len(seeded) + 10))
+        # The operator's warning lines stay out of render's output: they would only repeat, in
+        # passing states too, the conditions it prints, and failures are summed up on stderr.
+        with _quiet(logging.getLogger(STATUS_LOG)):
+            report = await run_until_idle(manager, max_reconciles=100 * (len(seeded) + 10))
     finally:
         if fallback is not None:
             await fallback.aclose()
     return Rendered(store, reconcilers, report, skipped, sorted(inspector.missing))
+
+
+@contextlib.contextmanager
+def _quiet(log: logging.Logger) -> Iterator[None]:
+    disabled, log.disabled = log.disabled, True
+    try:
+        yield
+    finally:
+        log.disabled = disabled
 
 
 def failures(objects: Iterable[Mapping[str, Any]]) -> list[str]:

@@ -25,7 +25,9 @@ K = TypeVar("K", bound=KubeObject)
 
 ChangeType = Literal["ADDED", "MODIFIED", "DELETED"]
 EventType = Literal["Normal", "Warning"]
-_log = logging.getLogger("aim_engine.runtime.status")
+STATUS_LOG = "aim_engine.runtime.status"
+"""The logger of the status writer's warning lines (one per Warning event)."""
+_log = logging.getLogger(STATUS_LOG)
 IndexFunc = Callable[[K], Iterable[str]]
 
 FIELD_MANAGER = "aim-engine"

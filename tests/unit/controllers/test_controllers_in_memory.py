@@ -9,6 +9,7 @@ import logging
 import pytest
 
 from aim_engine.api.v1alpha1 import AIMClusterModel
+from aim_engine.runtime.store import STATUS_LOG
 from tests.support.in_memory_catalog import METADATA, NODE, Catalog, condition, find, model, settle
 
 
@@ -303,12 +304,12 @@ async def test_a_registry_failure_is_logged_once_with_the_object_reason_and_fix(
     )
     catalog = Catalog([secretive])
     try:
-        with caplog.at_level(logging.WARNING, logger="aim_engine.runtime.status"):
+        with caplog.at_level(logging.WARNING, logger=STATUS_LOG):
             await catalog.settle()
             await catalog.settle()  # reconciled again: same state, no second line
     finally:
         await catalog.inspector.aclose()
-    lines = [r.getMessage() for r in caplog.records if r.name == "aim_engine.runtime.status"]
+    lines = [r.getMessage() for r in caplog.records if r.name == STATUS_LOG]
     assert len(lines) == 1, lines
     assert lines[0].startswith("AIMModel ml/private: PullSecretNotFound: Image pull secret 'gone'")
     assert "create it there" in lines[0]
