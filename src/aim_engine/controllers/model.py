@@ -13,7 +13,6 @@ on every reconcile or restart.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 from typing import Any, cast
 
@@ -59,8 +58,6 @@ from aim_engine.runtime.manager import paused
 from aim_engine.runtime.predicates import any_of, beyond_status, field_changed, generation_changed
 from aim_engine.runtime.reconciler import Backoff, Reconciler, Result, Watch
 from aim_engine.runtime.store import Store
-
-log = logging.getLogger(__name__)
 
 MODEL_EVENTS = conditions.ready_events(on_ready=True, trouble=("Failed", "Degraded", "NotAvailable"))
 """Events for what a user acts on: becoming ready, and breaking (not progressing)."""
