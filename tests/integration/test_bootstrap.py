@@ -102,15 +102,19 @@ def test_bootstrap_works_where_pip_and_venv_are_refused(tmp_path: Path) -> None:
     assert venv.returncode != 0 and "No module named venv" in venv.stderr
 
     project = project_copy(tmp_path / "project")
-    first = subprocess.run(
-        ["bash", "scripts/bootstrap"],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
-    )
+
+    def bootstrap() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["bash", "scripts/bootstrap"],
+            cwd=project,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=600,
+        )
+
+    first = bootstrap()
     assert first.returncode == 0, first.stderr
     locked = next(p for p in tomllib.loads((REPO / "uv.lock").read_text())["package"] if p["name"] == "uv")
     uv = home / ".cache" / "aim-engine" / f"uv-{locked['version']}" / "uv"
@@ -128,13 +132,5 @@ def test_bootstrap_works_where_pip_and_venv_are_refused(tmp_path: Path) -> None:
     )
     assert version.returncode == 0 and __version__ in version.stdout
     # Run again: nothing is fetched, nothing is said.
-    again = subprocess.run(
-        ["bash", "scripts/bootstrap"],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
+    again = bootstrap()
     assert (again.returncode, again.stdout, again.stderr) == (0, "", "")
