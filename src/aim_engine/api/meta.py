@@ -8,6 +8,7 @@ JSON names, so `model_validate(yaml_dict)` and `dump()` round-trip user document
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, WithJsonSchema, model_validator
@@ -17,6 +18,16 @@ from aim_engine.api.quantity import Quantity
 
 GROUP = "aim.eai.amd.com"
 PAUSED_ANNOTATION = f"{GROUP}/reconciliation-paused"
+
+
+def field_path(location: Sequence[str | int]) -> str:
+    """A field path as the API server writes it: `spec.modelSources[0].modelId`."""
+    out = ""
+    for step in location:
+        out += f"[{step}]" if isinstance(step, int) else (f".{step}" if out else str(step))
+    return out
+
+
 """`"true"` on an object: the operator leaves it alone (checked by the Manager, for every kind)."""
 
 

@@ -24,6 +24,7 @@ from aim_engine.cli.registry_options import add_registry_arguments, check_ca_bun
 from aim_engine.controllers import ControllerSettings
 from aim_engine.offline.render import Rendered, failures, read_documents, render
 from aim_engine.offline.table import table
+from aim_engine.offline.validation import cel_available
 from aim_engine.runtime.fixpoint import NotConverged
 
 PROG = "aim-engine render"
@@ -101,6 +102,11 @@ def load_and_render(args: argparse.Namespace) -> Rendered:
 def notes(rendered: Rendered) -> list[str]:
     """What the user should know about the input itself (stderr)."""
     out = []
+    if not cel_available():
+        out.append(
+            "the CRDs' CEL rules were not checked (the CEL library of the render dependency group, "
+            "common-expression-language, is not installed); kubectl apply may still refuse objects"
+        )
     if not rendered.gpus_known:
         out.append(
             "no GPUs are known: the input has no Node objects and no --gpu; templates that need GPUs "

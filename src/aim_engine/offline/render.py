@@ -28,6 +28,7 @@ from aim_engine.api.kserve import InferenceService
 from aim_engine.api.meta import KubeObject
 from aim_engine.catalog.gpu import DEVICE_MODELS, normalize_model
 from aim_engine.controllers import ControllerSettings, build_reconcilers
+from aim_engine.offline.validation import cel_errors
 from aim_engine.registry.inspector import ImageInspector, InspectionResult
 from aim_engine.registry.snapshots import SnapshotInspector
 from aim_engine.runtime.fixpoint import IdleReport, run_until_idle
@@ -194,7 +195,13 @@ async def render(
             body["metadata"] = {**(doc.get("metadata") or {}), "namespace": default_namespace}
         seeded.append(body)
     seeded += [gpu_node(spec) for spec in gpus]
-    store.load(seeded)  # ValueError naming the object when one does not validate
+    # What the API server would refuse, render refuses: the CRDs' CEL rules here, their types
+    # in the store's load (ValueError naming the object and the field either way).
+    for body in seeded:
+        if broken := cel_errors(body):
+            name = (body.get("metadata") or {}).get("name")
+            raise ValueError(f"{body.get('kind')} {name} is invalid: {'; '.join(broken)}")
+    store.load(seeded)
     fallback = None if offline else ImageInspector((settings or ControllerSettings()).registry)
     inspector = SnapshotInspector(snapshots or {}, fallback)
     settings = replace(settings or ControllerSettings(), clock=lambda: FIXED_TIME)

@@ -37,7 +37,7 @@ import yaml
 from pydantic import ValidationError
 
 from aim_engine.api.core import Secret
-from aim_engine.api.meta import KubeObject, ObjectKey
+from aim_engine.api.meta import KubeObject, ObjectKey, field_path
 from aim_engine.runtime.cache import CachedStore, KindCache
 from aim_engine.runtime.errors import Conflict, NotFound
 from aim_engine.runtime.events import build_event
@@ -188,7 +188,8 @@ class MemoryStore(CachedStore):
             try:
                 obj = cls.model_validate(doc)
             except ValidationError as exc:
-                raise ValueError(f"{cls.KIND} {name}: {exc}") from exc
+                problems = "; ".join(f"{field_path(e['loc'])}: {e['msg']}" for e in exc.errors())
+                raise ValueError(f"{cls.KIND} {name} is invalid: {problems}") from exc
             self.create(obj, identity=(doc.get("metadata") or {}) if keep_identity else None)
             count += 1
         return count
