@@ -65,6 +65,7 @@ class DesiredInferenceService:
     image_from: str
     resources: MergedResources
     env: list[EnvEntry]
+    pull_secrets: list[PullSecret]
     spec: dict[str, Any]
 
 
@@ -266,6 +267,7 @@ def build(
         image_from=image_from,
         resources=resources,
         env=env,
+        pull_secrets=secrets,
         spec={"predictor": predictor},
     )
 

@@ -51,23 +51,19 @@ def _request_is_limit(merged: MergedResources, resource: str) -> None:
     whichever was given stands for both. Where both were given and differ, the value of the
     higher level wins (service over template over model), and on one level the limit."""
     request, limit = merged.requests.get(resource), merged.limits.get(resource)
-    if (request is None and limit is None) or request == limit:
+    if request == limit:  # both unset, or equal already
         return
-    request_from = merged.origins.get(f"requests.{resource}")
-    limit_from = merged.origins.get(f"limits.{resource}")
-    if limit is None or (
-        request is not None
-        and request_from is not None
-        and limit_from is not None
-        and _PRECEDENCE[request_from] < _PRECEDENCE[limit_from]
-    ):
-        assert request is not None and request_from is not None
-        merged.limits[resource] = request
-        merged.origins[f"limits.{resource}"] = request_from
-    else:
-        assert limit_from is not None
-        merged.requests[resource] = limit
-        merged.origins[f"requests.{resource}"] = limit_from
+
+    def rank(part: str) -> int:
+        origin = merged.origins.get(f"{part}.{resource}")
+        return _PRECEDENCE[origin] if origin is not None else len(_PRECEDENCE)
+
+    source, target = "requests", "limits"
+    if request is None or (limit is not None and rank("limits") <= rank("requests")):
+        source, target = target, source
+    parts = {"requests": merged.requests, "limits": merged.limits}
+    parts[target][resource] = parts[source][resource]
+    merged.origins[f"{target}.{resource}"] = merged.origins[f"{source}.{resource}"]
 
 
 def merge_resources(

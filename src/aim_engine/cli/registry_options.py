@@ -37,7 +37,7 @@ def add_registry_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--platform",
         type=_platform,
-        default=Platform("linux", "amd64"),
+        default=RegistrySettings().platform,
         metavar="OS/ARCH[/VARIANT]",
         help="image of a multi-platform index to inspect (default linux/amd64)",
     )

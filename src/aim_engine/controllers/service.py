@@ -149,9 +149,10 @@ class ServiceReconciler(Reconciler):
         seen = models.all()
         names = {service.spec.template.name if service.spec.template else None}
         names |= {m.spec.default_service_template for m in seen}
-        secrets = {r.name for r in service.spec.image_pull_secrets or ()}
-        secrets |= {r.name for r in (runtime.spec.image_pull_secrets if runtime.spec else None) or ()}
-        secrets |= {r.name for m in seen for r in m.spec.image_pull_secrets or ()}
+        # The names the plan may give the pod, whichever model it resolves: does each exist here?
+        secrets = {
+            s.name for m in seen for s in inference_service.pull_secrets(service.spec, runtime.spec, m)
+        }
         return ServiceObservation(
             service=service,
             kserve=self.settings.kserve,

@@ -138,7 +138,7 @@ def plan(world: ServiceObservation) -> ServicePlan:
         result.phase = "Failed"
         return result
     result.desired = inference_service.build(service.name, service.spec, model, choice.template, runtime.spec)
-    result.steps.append(pull_secrets_condition(world, model))
+    result.steps.append(pull_secrets_condition(world, result.desired.pull_secrets))
     previous = service.status.status if service.status else None
     # Applying changes no status: what KServe reported on the object is what counts.
     kserve, result.phase = service_status.inference_service_condition(
@@ -214,11 +214,10 @@ def resolve_model(world: ServiceObservation) -> ModelResolution:
     return ModelResolution(found, cond, phase, how)
 
 
-def pull_secrets_condition(world: ServiceObservation, model: ModelView) -> Cond:
+def pull_secrets_condition(world: ServiceObservation, wanted: Sequence[inference_service.PullSecret]) -> Cond:
     """Whether the pod will find every pull secret it is given. A cluster model's live in the
     operator namespace, where discovery reads them; a pod reads its own namespace only, and
     nothing is copied across: the service says which are missing, and how to fix it."""
-    wanted = inference_service.pull_secrets(world.service.spec, world.runtime.spec, model)
     namespace = world.service.namespace or ""
     missing = [s for s in wanted if s.name not in world.secrets]
     if not missing:
