@@ -30,7 +30,7 @@ from typing import Any
 import pytest
 
 from tests.integration.conftest import IMAGE_GROUP, BuiltImage
-from tests.support.kube import ClusterInfo, ControlPlane, KubeCluster, free_ports, log_tail
+from tests.support.kube import ClusterInfo, ControlPlane, KubeCluster, built, free_ports, log_tail
 from tests.support.oci_images import ImageBuilder, ImageSpec
 from tests.support.operator_image import contained
 from tests.support.registries import Registries
@@ -40,7 +40,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.xdist_group(IMAGE_GROUP), pyt
 
 REPO = Path(__file__).resolve().parents[2]
 WALKTHROUGH = REPO / DOCUMENT
-BUILD = REPO / "tests" / "k8sbin" / "build.sh"
 # The registry addresses the walk-through shows; the test's registries listen elsewhere.
 README_REGISTRY = "127.0.0.1:41129"
 README_PRIVATE_REGISTRY = "127.0.0.1:59999"
@@ -52,10 +51,6 @@ QWEN_DEPLOYMENTS = [
     {"gpuModel": "MI300X", "gpuCount": 1, "precision": "fp8", "metric": "throughput"},
     {"gpuModel": "MI325X", "gpuCount": 2, "precision": "fp16", "metric": "latency"},
 ]
-
-
-def built(what: str) -> str:
-    return subprocess.run([str(BUILD), what], check=True, capture_output=True, text=True).stdout.strip()
 
 
 @dataclass
@@ -145,7 +140,7 @@ def user(
         (workdir / tree).symlink_to(REPO / tree)
     home = workdir / ".home"
     home.mkdir()
-    kubectl, helm = Path(built("kubectl")), Path(built("helm"))
+    kubectl, helm = built("kubectl"), built("helm")
     path = [
         str(kubectl.parent),
         str(helm.parent),

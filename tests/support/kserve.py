@@ -1,10 +1,11 @@
 """KServe's InferenceService schema in the tests.
 
-The test API server serves the project's own fixture (``tests/data/crds/``): a structural schema
-of the fields aim-engine writes, which prunes everything else. KServe's full CRD is not part of
-the repository; where a copy lies beside it (``../shared/testdata/crds/``, optional), the tests
-also check the fixture against it (`schema_mismatches`) and what the operator writes
-(`pruned_paths`), so the fixture cannot drift from KServe's real API unnoticed.
+The session's API server serves the project's own fixture (``tests/data/crds/``): a structural
+schema of the fields aim-engine writes, which prunes everything else. KServe's full CRD comes
+from the KServe module that ``tests/k8sbin/build.sh kserve`` builds the controller from (the
+serving tests run on it); the tests check the fixture against it (`schema_mismatches`) and what
+the operator writes (`pruned_paths`), so the fixture cannot drift from KServe's real API
+unnoticed.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from typing import Any
 
 import yaml
 
+from tests.support.kube import built, built_if_cached
+
 REPO = Path(__file__).resolve().parents[2]
-FULL_CRD = REPO.parent / "shared" / "testdata" / "crds" / "serving.kserve.io_inferenceservices.yaml"
+FULL_CRD_NAME = "serving.kserve.io_inferenceservices.yaml"
 FIXTURE_CRD = REPO / "tests" / "data" / "crds" / "serving.kserve.io_inferenceservices.yaml"
 
 
@@ -29,9 +32,16 @@ def v1beta1_schema(path: Path) -> dict[str, Any]:
     return schema
 
 
-def full_schema() -> dict[str, Any] | None:
-    """KServe's full v1beta1 schema, when its CRD is beside the repository; else None."""
-    return v1beta1_schema(FULL_CRD) if FULL_CRD.exists() else None
+def full_schema() -> dict[str, Any]:
+    """KServe's full v1beta1 schema (built first if it is not yet)."""
+    return v1beta1_schema(built("kserve") / "crds" / FULL_CRD_NAME)
+
+
+def full_schema_if_built() -> dict[str, Any] | None:
+    """KServe's full v1beta1 schema, or None when KServe is not built yet (unit tests never
+    build: `scripts/test` builds it before they run)."""
+    found = built_if_cached("kserve")
+    return v1beta1_schema(found / "crds" / FULL_CRD_NAME) if found is not None else None
 
 
 def _kind(schema: Mapping[str, Any]) -> tuple[object, ...]:

@@ -37,7 +37,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -123,10 +123,40 @@ def ensure_binaries(*, echo: bool = True) -> Path:
             "checks for it)." + (f"\n{detail}" if detail else "")
         )
     bin_dir = Path(out.strip().splitlines()[-1])
-    for name in ("etcd", "kube-apiserver", "kube-controller-manager"):
+    for name in ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"):
         if not os.access(bin_dir / name, os.X_OK):
             raise ControlPlaneError(f"build.sh reported {bin_dir} but {name} is missing there")
     return bin_dir
+
+
+def _build(what: str, *, build: bool) -> Path | None:
+    env = {k: v for k, v in os.environ.items() if k != "GOWORK"}
+    if not build:
+        env["AIM_NO_BUILD"] = "1"
+    proc = subprocess.run(
+        ["bash", str(BUILD_SCRIPT), what], check=False, capture_output=True, text=True, env=env
+    )
+    if proc.returncode == 3 and not build:
+        return None
+    if proc.returncode != 0:
+        raise ControlPlaneError(
+            f"{BUILD_SCRIPT} {what} failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}"
+        )
+    return Path(proc.stdout.strip().splitlines()[-1])
+
+
+def built(what: str) -> Path:
+    """What ``tests/k8sbin/build.sh WHAT`` prints (a binary or a directory), building it first if
+    it is not cached yet."""
+    found = _build(what, build=True)
+    assert found is not None
+    return found
+
+
+def built_if_cached(what: str) -> Path | None:
+    """What ``tests/k8sbin/build.sh WHAT`` prints, or None when it is not built yet (for unit
+    tests, which never build)."""
+    return _build(what, build=False)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -184,14 +214,21 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
 
 
 def spawn(
-    argv: Sequence[str], log_path: Path, pid_path: Path, *, die_with_parent: bool
+    argv: Sequence[str],
+    log_path: Path,
+    pid_path: Path,
+    *,
+    die_with_parent: bool,
+    env: Mapping[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start ``argv`` in a new session (its own process group), output appended to ``log_path``, its
     PID written to ``pid_path``. ``die_with_parent`` makes the kernel kill it when the calling thread
-    exits (use it only from the thread that lives as long as the process should)."""
+    exits (use it only from the thread that lives as long as the process should). ``env`` replaces
+    the environment."""
     with log_path.open("ab") as log:
         proc = subprocess.Popen(
             list(argv),
+            env=None if env is None else dict(env),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -500,7 +537,7 @@ def _component_paths(workdir: Path, name: str) -> tuple[Path, Path]:
 # readiness
 
 
-def _wait_http(
+def wait_http(
     url: str,
     *,
     deadline: float,
@@ -806,7 +843,7 @@ class ControlPlane:
         files = default_crd_files() if crd_files is None else list(crd_files)
         parser = threading.Thread(target=lambda: parsed.setdefault("docs", crd_documents(files)), daemon=True)
         parser.start()
-        _wait_http(f"{etcd_url}/health", deadline=time.monotonic() + 30, what="etcd", log=etcd_log, proc=etcd)
+        wait_http(f"{etcd_url}/health", deadline=time.monotonic() + 30, what="etcd", log=etcd_log, proc=etcd)
         timings["etcd"] = time.monotonic() - t0
 
         info = ClusterInfo(
@@ -844,7 +881,7 @@ class ControlPlane:
         kcm_kubeconfig = write_kubeconfig(
             workdir / "kcm.kubeconfig", server=server, ca_file=pki.ca_cert, user=KCM_USER, token=kcm_token
         )
-        _wait_http(
+        wait_http(
             f"{server}/readyz",
             deadline=time.monotonic() + APISERVER_READY_TIMEOUT,
             what="kube-apiserver",
@@ -893,7 +930,7 @@ class ControlPlane:
             die_with_parent=True,
         )
         self._procs.append(kcm)
-        _wait_http(
+        wait_http(
             f"https://127.0.0.1:{kcm_port}/healthz",
             deadline=time.monotonic() + 30,
             what="kube-controller-manager",
@@ -905,6 +942,18 @@ class ControlPlane:
         timings["total"] = time.monotonic() - t0
         (workdir / "info.json").write_text(info.to_json())
         return info
+
+    def add_component(
+        self, name: str, argv: Sequence[str], *, env: Mapping[str, str] | None = None
+    ) -> tuple[subprocess.Popen[bytes], Path]:
+        """Start one more process beside the control plane (kube-scheduler, KServe, kwok), logged
+        to ``<workdir>/<name>.log`` and stopped with the rest. Returns it and its log."""
+        if self._workdir is None:
+            raise ControlPlaneError("start the control plane before adding components to it")
+        log, pid = _component_paths(self._workdir, name)
+        proc = spawn(argv, log, pid, die_with_parent=True, env=env)
+        self._procs.append(proc)
+        return proc, log
 
     def cpu_seconds(self) -> dict[str, float]:
         """CPU seconds used so far by each component still running (etcd, kube-apiserver,

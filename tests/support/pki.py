@@ -28,7 +28,7 @@ def _name(common_name: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
 
 
-def _write_key(path: Path, key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> None:
+def write_key(path: Path, key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> None:
     path.write_bytes(
         key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -141,7 +141,7 @@ def generate_pki(directory: Path) -> Pki:
     )
     write_cert(pki.ca_cert, ca_cert)
     write_cert(pki.server_cert, server_cert)
-    _write_key(pki.server_key, server_key)
+    write_key(pki.server_key, server_key)
     write_cert(pki.token_cert, token_cert)
-    _write_key(pki.token_key, token_key)
+    write_key(pki.token_key, token_key)
     return pki

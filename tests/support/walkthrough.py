@@ -134,20 +134,21 @@ def level(heading: str) -> int:
     return len(heading) - len(heading.lstrip("#"))
 
 
-def section(markdown: str) -> tuple[int, list[str]]:
-    """The walk-through's lines and the document's line number of its first one."""
+def section(markdown: str, heading: str = HEADING, document: str = DOCUMENT) -> tuple[int, list[str]]:
+    """The section's lines and the document's line number of its first one."""
     lines = markdown.splitlines()
     found = list(headings(lines))
-    start = next((i for i, line in found if line.startswith(HEADING)), None)
+    start = next((i for i, line in found if line.startswith(heading)), None)
     if start is None:
-        raise ValueError(f"{DOCUMENT} has no heading {HEADING!r}")
-    depth = level(HEADING.split(maxsplit=1)[0])
+        raise ValueError(f"{document} has no heading {heading!r}")
+    depth = level(heading.split(maxsplit=1)[0])
     end = next((i for i, line in found if i > start and level(line) <= depth), len(lines))
     return start + 1, lines[start:end]
 
 
-def parse(markdown: str) -> list[Step]:
-    first, lines = section(markdown)
+def parse(markdown: str, heading: str = HEADING, document: str = DOCUMENT) -> list[Step]:
+    """The steps of the section under `heading` (the walk-through's by default)."""
+    first, lines = section(markdown, heading, document)
     steps: list[Step] = []
     i = 0
     while i < len(lines):
@@ -166,17 +167,17 @@ def parse(markdown: str) -> list[Step]:
         while j < len(lines) and lines[j].rstrip() != "```":
             j += 1
         if j == len(lines):
-            raise ValueError(f"{DOCUMENT} line {first + i}: a ```{language} block is not closed")
+            raise ValueError(f"{document} line {first + i}: a ```{language} block is not closed")
         body = lines[body_start:j]
         if language == "yaml" and body and (named := _FILE.match(body[0])):
             steps.append(File(named.group(1), "\n".join(body[1:]) + "\n", first + i))
         elif language == "console":
-            steps.extend(_commands(body, first + body_start))
+            steps.extend(_commands(body, first + body_start, document))
         i = j + 1
     return steps
 
 
-def _commands(body: list[str], first: int) -> Iterator[Command]:
+def _commands(body: list[str], first: int, document: str) -> Iterator[Command]:
     current: Command | None = None
     continued = False
     for offset, line in enumerate(body):
@@ -189,7 +190,7 @@ def _commands(body: list[str], first: int) -> Iterator[Command]:
             current = Command(line[2:], line=first + offset)
             continued = line.endswith("\\")
         elif current is None:
-            raise ValueError(f"{DOCUMENT} line {first + offset}: console output before any '$ ' command")
+            raise ValueError(f"{document} line {first + offset}: console output before any '$ ' command")
         else:
             current.expected.append(line)
     if current is not None:

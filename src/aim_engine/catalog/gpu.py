@@ -7,6 +7,7 @@ as a last resort. Device ids map to the marketing names users write in `gpu.mode
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -130,6 +131,17 @@ def _vram(label: str | None, model: str) -> Decimal | None:
     return Decimal(known * GIB) if known else None
 
 
+def how_many_nodes(n: int) -> str:
+    return f"{n} node" if n == 1 else f"{n} nodes"
+
+
+def census(nodes: Iterable[NodeGPUs]) -> str:
+    """The GPU models of the cluster with the number of nodes of each, e.g. "MI300X on 2 nodes,
+    MI325X on 1 node" ("none" without GPU nodes): what a message that no node fits shows."""
+    counts = Counter(n.model for n in nodes)
+    return ", ".join(f"{model} on {how_many_nodes(k)}" for model, k in sorted(counts.items())) or "none"
+
+
 @dataclass(frozen=True)
 class Fit:
     available: bool
@@ -152,9 +164,8 @@ def fits(
     nodes = list(inventory)
     by_model = [n for n in nodes if not wanted or n.model in wanted]
     if not by_model:
-        seen = sorted({n.model for n in nodes}) or ["none"]
         want = ", ".join(sorted(wanted)) if wanted else "any AMD GPU"
-        return Fit(False, "GPUNotAvailable", f"No node has {want}; GPUs in the cluster: {', '.join(seen)}")
+        return Fit(False, "GPUNotAvailable", f"No node has {want}; GPUs in the cluster: {census(nodes)}")
     by_vram = [
         n for n in by_model if need_vram is None or (n.vram_bytes is not None and n.vram_bytes >= need_vram)
     ]
@@ -164,9 +175,11 @@ def fits(
     if not by_count:
         best = max(n.count(resource) or 0 for n in by_vram)
         what = "GPUs" if resource == DEFAULT_RESOURCE else f"{resource}"
-        return Fit(
-            False, "GPUNotAvailable", f"No node can allocate {count} {what} (the most on one node is {best})"
+        message = (
+            f"No node can allocate {count} {what}: {how_many_nodes(len(by_vram))} with the GPU, "
+            f"the most on one node is {best}"
         )
+        return Fit(False, "GPUNotAvailable", message)
     names = sorted({n.node for n in by_count})
     shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
     return Fit(True, "GPUAvailable", f"{len(names)} node(s) can run it: {shown}")

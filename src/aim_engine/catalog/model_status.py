@@ -109,9 +109,14 @@ class TemplatesOutcome:
 
 
 def aggregate_templates(
-    statuses: Sequence[str | None], plan: TemplatePlan, image: ImageOutcome | None = None
+    statuses: Sequence[str | None],
+    plan: TemplatePlan,
+    image: ImageOutcome | None = None,
+    unavailable: Sequence[str] = (),
 ) -> TemplatesOutcome:
-    """Summarise the statuses of a model's templates into one component state."""
+    """Summarise the statuses of a model's templates into one component state. `unavailable`:
+    why the NotAvailable ones cannot run (their own messages, which name the nodes), shown when
+    none can."""
     if not statuses:
         if plan.reason in ("NoMatchingTemplates", "DeploymentImageUnresolved"):
             # A fine-tuned model without copies: nothing to deploy until its sources change.
@@ -124,7 +129,7 @@ def aggregate_templates(
                 return _outcome("Progressing", "False", "AwaitingMetadata", message)
             return _outcome("Progressing", "False", "AwaitingMetadata", "Waiting for the image metadata")
         return _outcome("Progressing", "False", "CreatingTemplates", "Creating templates for the model")
-    outcome = _aggregate(statuses)
+    outcome = _aggregate(statuses, unavailable)
     if plan.fine_tuning is None and not plan.skipped:
         return outcome
     cond = outcome.condition
@@ -138,25 +143,26 @@ def _outcome(state: TemplateState, status: ConditionStatus, reason: str, message
     return TemplatesOutcome(state, Cond(SERVICE_TEMPLATES, status, reason, message))
 
 
-def _aggregate(statuses: Sequence[str | None]) -> TemplatesOutcome:
+def _aggregate(statuses: Sequence[str | None], unavailable: Sequence[str] = ()) -> TemplatesOutcome:
     counts = Counter(statuses)
     total = len(statuses)
     ready = counts["Ready"]
     bad = counts["Degraded"] + counts["Failed"]
     busy = counts["Progressing"] + counts["Pending"]
-    unavailable = counts["NotAvailable"]
     if ready == total:
         return _outcome("Ready", "True", "AllTemplatesReady", f"All {total} template(s) are ready")
     if bad == total:
         return _outcome(
             "Failed", "False", "AllTemplatesFailed", f"All {total} template(s) are degraded or failed"
         )
-    if unavailable == total:
+    if counts["NotAvailable"] == total:
+        reasons = list(dict.fromkeys(unavailable))
+        why = "; ".join(reasons[:3]) + (f"; and {len(reasons) - 3} more" if len(reasons) > 3 else "")
         return _outcome(
             "NotAvailable",
             "False",
             "NoTemplatesAvailable",
-            f"None of the {total} template(s) can run: no node has the GPUs they need",
+            f"None of the {total} template(s) can run: {why or 'no node has the GPUs they need'}",
         )
     if bad:
         return _outcome(
@@ -165,7 +171,7 @@ def _aggregate(statuses: Sequence[str | None]) -> TemplatesOutcome:
             "SomeTemplatesDegraded",
             f"{bad} of {total} template(s) are degraded or failed",
         )
-    if busy or ready + unavailable != total:
+    if busy or ready + counts["NotAvailable"] != total:
         return _outcome(
             "Progressing", "False", "TemplatesProgressing", f"{ready} of {total} template(s) are ready"
         )
@@ -173,7 +179,8 @@ def _aggregate(statuses: Sequence[str | None]) -> TemplatesOutcome:
         "Ready",
         "True",
         "SomeTemplatesReady",
-        f"{ready} of {total} template(s) are ready; {unavailable} cannot run on this cluster's GPUs",
+        f"{ready} of {total} template(s) are ready; {counts['NotAvailable']} cannot run on this "
+        "cluster's GPUs",
     )
 
 
@@ -231,10 +238,11 @@ def build_status(
     template_statuses: Sequence[str | None],
     conflicts: Sequence[str],
     timestamp: str,
+    unavailable: Sequence[str] = (),
 ) -> AIMModelStatus:
     """The model's whole status, from what the reconcile observed and planned."""
     status = previous or AIMModelStatus()
-    templates = aggregate_templates(template_statuses, plan, image)
+    templates = aggregate_templates(template_statuses, plan, image, unavailable)
     if conflicts:
         templates = with_conflicts(templates, conflicts)
     result = verdict(runtime, image, templates)

@@ -25,7 +25,7 @@ from aim_engine.api.v1alpha1.common import ObjectStatus
 from aim_engine.api.v1alpha2.profile import AIMProfileSpec
 from aim_engine.catalog import labels
 from aim_engine.catalog.conditions import READY, Cond
-from aim_engine.catalog.gpu import NodeGPUs, normalize_model
+from aim_engine.catalog.gpu import NodeGPUs, census, how_many_nodes, normalize_model
 from aim_engine.catalog.images import image_tag
 from aim_engine.catalog.resources import GPU_RESOURCE
 from aim_engine.catalog.templates import recommended_template
@@ -139,14 +139,14 @@ def evaluate(spec: AIMProfileSpec, inventory: Sequence[NodeGPUs], node_count: in
     if of_model:
         most = max(n.allocatable or 0 for n in of_model)
         message = (
-            f"Nodes have {wanted or 'GPUs'}, but none can allocate {count} (the most on one node is {most})"
+            f"{how_many_nodes(len(of_model))} with {wanted or 'GPUs'}, but none can allocate {count} "
+            f"(the most on one node is {most})"
         )
         cond = Cond(HARDWARE, "False", "InsufficientAccelerators", message)
         return ProfileVerdict(
             "Degraded", [cond, Cond(READY, "False", cond.reason, message)], 0, hardware, resources, version
         )
-    seen = sorted({n.model for n in inventory}) or ["none"]
-    message = f"No node has {wanted or 'an AMD GPU'}; GPUs in the cluster: {', '.join(seen)}"
+    message = f"No node has {wanted or 'an AMD GPU'}; GPUs in the cluster: {census(inventory)}"
     cond = Cond(HARDWARE, "False", "AcceleratorNotAvailable", message)
     return ProfileVerdict(
         "NotAvailable", [cond, Cond(READY, "False", cond.reason, message)], 0, hardware, resources, version

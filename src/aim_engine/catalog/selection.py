@@ -43,6 +43,9 @@ class TemplateOption:
     precision: str | None
     gpu_models: tuple[str, ...] = ()
     gpu_count: int | None = None
+    status_message: str = ""
+    """The template's own word on why it is not Ready (its Ready condition's message), which
+    names the nodes and GPU counts it was judged on."""
 
     @property
     def scope(self) -> str:
@@ -103,9 +106,12 @@ def _rejection(
     missing_gpu = bool(accepted) and not accepted & {g.upper() for g in gpus}
     if option.status != "Ready":
         if option.status == "NotAvailable" and missing_gpu:
-            # Not ready *because* its GPU is missing: say so, that is what the user can act on.
-            return "RequiredGPUNotInCluster", f"needs {'/'.join(option.gpu_models)}, which no node has"
-        return "TemplateNotReady", f"status {option.status or 'not reported yet'}"
+            # Not ready *because* its GPU is missing: say so, that is what the user can act on
+            # (the template's own message counts the nodes of each GPU model).
+            needs = f"needs {'/'.join(option.gpu_models)}, which no node has"
+            return "RequiredGPUNotInCluster", option.status_message or needs
+        detail = f" ({option.status_message})" if option.status_message else ""
+        return "TemplateNotReady", f"status {option.status or 'not reported yet'}{detail}"
     kind = option.type or "unoptimized"
     if kind in ("unoptimized", "preview") and not allow_unoptimized:
         return "UnoptimizedTemplateFiltered", f"type {kind}"

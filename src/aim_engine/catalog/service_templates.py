@@ -67,6 +67,7 @@ def option_of(template: TemplateView) -> TemplateOption:
         precision=template.spec.precision or (profile.precision if profile else None),
         gpu_models=tuple(gpu_models_of(hardware)),
         gpu_count=(gpu.requests if gpu else None) or (profile.gpu_count if profile else None),
+        status_message="" if template.state == "Ready" else template.ready_message(),
     )
 
 

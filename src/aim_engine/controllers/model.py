@@ -231,6 +231,13 @@ class ModelReconciler(Reconciler):
             template_statuses=[t.status.status if t.status else None for t in owned],
             conflicts=plan.conflicts,
             timestamp=conditions.timestamp(self.settings.clock()),
+            unavailable=[
+                ready.message
+                for t in owned
+                if t.status is not None
+                and t.status.status == "NotAvailable"
+                and (ready := conditions.find(t.status.conditions, conditions.READY)) is not None
+            ],
         )
         await self.store.write_status(model, new_status, events=MODEL_EVENTS)
         return _next(world.image, plan)

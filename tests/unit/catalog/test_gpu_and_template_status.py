@@ -36,11 +36,12 @@ def test_fits() -> None:
     assert fits(nodes, count=1, models=[], min_vram="150Gi").available
     no_model = fits(nodes, count=1, models=["MI355X"], min_vram=None)
     assert (no_model.available, no_model.reason) == (False, "GPUNotAvailable")
-    assert "MI250X, MI300X" in no_model.message
+    assert no_model.message == "No node has MI355X; GPUs in the cluster: MI250X on 1 node, MI300X on 1 node"
     no_vram = fits(nodes, count=1, models=["MI250X"], min_vram="150Gi")
     assert no_vram.reason == "VRAMNotAvailable"
     too_many = fits(nodes, count=16, models=[], min_vram=None)
-    assert not too_many.available and "16 GPUs" in too_many.message
+    assert not too_many.available
+    assert too_many.message == "No node can allocate 16 GPUs: 2 nodes with the GPU, the most on one node is 8"
 
 
 def model(**fields: object) -> ModelView:

@@ -275,7 +275,10 @@ def test_explain_service_names_every_rule_and_the_winner(
     assert all(
         "ShadowedByNamespaceTemplate" in line or "ServiceOverridesNotMatched" in line for line in cluster
     )
-    assert any("RequiredGPUNotInCluster: needs MI355X" in line for line in out.splitlines())
+    assert any(
+        "RequiredGPUNotInCluster: No node has MI355X; GPUs in the cluster:" in line
+        for line in out.splitlines()
+    )
     assert "requests.amd.com/gpu" in out and "template profile" in out
     assert "from spec.image of AIMClusterModel qwen" in out
     # Without the overrides, the cluster's own templates lose to the namespace template.

@@ -1,0 +1,366 @@
+"""AIMServices followed past the InferenceService, on a cluster that serves: KServe's own
+controller makes the Deployment, kube-controller-manager its ReplicaSet and pod, kube-scheduler
+binds the pod to a node, and kwok (in the kubelet's place) runs it. See tests/support/serving.py.
+
+Two kwok nodes: one with MI300X GPUs, which every template here is chosen for, and one with
+MI325X GPUs, which must stay empty.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from aim_engine.runtime.kube_api import KubeApi
+from tests.support.aim_api import V1, condition, create, get, model_body, status_of
+from tests.support.aim_operator import RunningOperator, start_operator
+from tests.support.api import admin_api
+from tests.support.kube import GpuNode
+from tests.support.kube_plugin import unique_name
+from tests.support.oci_images import ImageBuilder, ImageSpec
+from tests.support.registries import Registries
+from tests.support.serving import ServingCluster, kwok_node, serving_cluster
+from tests.support.waiting import eventually
+
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("serving"), pytest.mark.timeout(600)]
+
+KSERVE = "/apis/serving.kserve.io/v1beta1"
+APPS = "/apis/apps/v1"
+GPU = "amd.com/gpu"
+MI300X_NODE = "kwok-mi300x"
+MI325X_NODE = "kwok-mi325x"
+LATENCY_FP8 = {"gpuModel": "MI300X", "gpuCount": 1, "metric": "latency", "precision": "fp8"}
+
+
+@pytest.fixture(scope="module")
+def serving() -> Iterator[ServingCluster]:
+    with serving_cluster() as cluster:
+        yield cluster
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def sapi(serving: ServingCluster) -> AsyncIterator[KubeApi]:
+    client = admin_api(serving.kube)
+    yield client
+    await client.close()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def nodes(serving: ServingCluster, sapi: KubeApi) -> AsyncIterator[list[str]]:
+    for spec in (GpuNode(MI300X_NODE, gpu_model="MI300X"), GpuNode(MI325X_NODE, gpu_model="MI325X")):
+        body, status = kwok_node(spec)
+        await sapi.request("POST", "/api/v1/nodes", body=body)
+        await sapi.request(
+            "PATCH",
+            f"/api/v1/nodes/{spec.name}/status",
+            body=status,
+            content_type="application/merge-patch+json",
+        )
+    for name in (MI300X_NODE, MI325X_NODE):
+        await eventually(
+            lambda name=name: get(sapi, f"/api/v1/nodes/{name}"),  # type: ignore[misc]
+            lambda n: condition(n, "Ready").get("status") == "True",
+            what=f"kwok to make node {name} Ready",
+            within=60,
+        )
+    yield [MI300X_NODE, MI325X_NODE]
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def operator_on_serving(
+    serving: ServingCluster, registries: Registries, nodes: list[str]
+) -> AsyncIterator[RunningOperator]:
+    running = await start_operator(serving.kube, registries)
+    try:
+        yield running
+    finally:
+        await running.stop()
+
+
+async def objects(api: KubeApi, path: str, **params: str) -> list[dict[str, Any]]:
+    return list(json.loads(await api.request("GET", path, params=params))["items"])
+
+
+async def new_namespace(api: KubeApi, hint: str) -> str:
+    name = unique_name(hint, prefix="ml-")
+    await api.request(
+        "POST",
+        "/api/v1/namespaces",
+        body={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}},
+    )
+    return name
+
+
+def service_body(name: str, namespace: str, spec: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": "aim.eai.amd.com/v1alpha1",
+        "kind": "AIMService",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": spec,
+    }
+
+
+async def running_pod(api: KubeApi, namespace: str, isvc: str, serving: ServingCluster) -> dict[str, Any]:
+    """The one Running, Ready pod of the InferenceService's predictor."""
+
+    async def pods() -> list[dict[str, Any]]:
+        return await objects(
+            api,
+            f"/api/v1/namespaces/{namespace}/pods",
+            labelSelector=f"serving.kserve.io/inferenceservice={isvc}",
+        )
+
+    def one_running(found: list[dict[str, Any]]) -> bool:
+        live = [p for p in found if not p["metadata"].get("deletionTimestamp")]
+        return (
+            len(live) == 1
+            and live[0]["status"].get("phase") == "Running"
+            and condition(live[0], "Ready").get("status") == "True"
+        )
+
+    try:
+        found = await eventually(pods, one_running, what=f"a Running pod of {isvc}", within=90)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{serving.log_tails()}") from None
+    return next(p for p in found if not p["metadata"].get("deletionTimestamp"))
+
+
+async def apply_to_running(
+    api: KubeApi, serving: ServingCluster, namespace: str, name: str, spec: dict[str, Any]
+) -> tuple[dict[str, Any], float]:
+    """Create the service, as `kubectl apply` would, and wait until it is Running; returns it and
+    the seconds that took."""
+    start = time.monotonic()
+    await create(api, f"{V1}/namespaces/{namespace}/aimservices", service_body(name, namespace, spec))
+    try:
+        found = await eventually(
+            lambda: get(api, f"{V1}/namespaces/{namespace}/aimservices/{name}"),
+            lambda s: status_of(s) == "Running",
+            what=f"service {name} Running",
+            within=120,
+        )
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{serving.log_tails()}") from None
+    assert found is not None
+    return found, time.monotonic() - start
+
+
+def check_predictor(
+    service: dict[str, Any], isvc: dict[str, Any], deployment: dict[str, Any], pod: dict[str, Any]
+) -> None:
+    """What the operator wrote reached the pod, through KServe, unchanged where it matters."""
+    wanted = isvc["spec"]["predictor"]
+    wanted_container = wanted["containers"][0]
+    template = deployment["spec"]["template"]["spec"]
+    for spec in (template, pod["spec"]):
+        container = next(c for c in spec["containers"] if c["name"] == "kserve-container")
+        assert container["image"] == service["status"]["resolvedImage"]
+        resources = container["resources"]
+        assert resources["requests"][GPU] == resources["limits"][GPU] == "1", resources
+        # The env in the order the operator merged it (KServe may only add its own after it).
+        names = [e["name"] for e in container.get("env", [])]
+        ours = [e["name"] for e in wanted_container["env"]]
+        assert names[: len(ours)] == ours, (names, ours)
+        assert spec.get("imagePullSecrets") == wanted.get("imagePullSecrets")
+    assert template.get("serviceAccountName") == wanted.get("serviceAccountName")
+    assert pod["spec"]["serviceAccountName"] == wanted.get("serviceAccountName", "default")
+    assert pod["spec"]["nodeName"] == MI300X_NODE
+
+
+async def test_four_services_reach_running_pods_on_the_node_their_template_chose(
+    serving: ServingCluster, sapi: KubeApi, operator_on_serving: RunningOperator, registries: Registries
+) -> None:
+    api = sapi
+    namespace = await new_namespace(api, "serving")
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "regcred", "namespace": namespace},
+        "type": "kubernetes.io/dockerconfigjson",
+        "data": {".dockerconfigjson": "eyJhdXRocyI6e319"},
+    }
+    await api.request("POST", f"/api/v1/namespaces/{namespace}/secrets", body=secret)
+    account = {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {"name": "aim-runner", "namespace": namespace},
+    }
+    await api.request("POST", f"/api/v1/namespaces/{namespace}/serviceaccounts", body=account)
+    metadata = {"model": {"canonicalName": "Qwen/Qwen3-32B", "recommendedDeployments": [LATENCY_FP8]}}
+
+    # 1. A cluster model.
+    await create(
+        api,
+        f"{V1}/aimclustermodels",
+        model_body(
+            "AIMClusterModel",
+            f"{namespace}-qwen",
+            {"image": "amdenterpriseai/aim-qwen-qwen3-32b:0.8.5", "imageMetadata": metadata},
+        ),
+    )
+    # 2. An image no model names yet: the service creates one, which discovery inspects.
+    labels = {
+        "com.amd.aim.model.canonicalName": "Qwen/Qwen3-8B",
+        "com.amd.aim.model.recommendedDeployments": json.dumps([LATENCY_FP8]),
+    }
+    with ImageBuilder(registries.noauth.url, ca_bundle=registries.ca_bundle) as builder:
+        builder.push_image(f"team/{namespace}", "1.0", ImageSpec(labels=labels))
+    image = registries.noauth.image(f"team/{namespace}", "1.0")
+    # 3. A namespace model with its own pull secret and service account, fine-tuned from a base.
+    base = {
+        "model": {
+            "canonicalName": "Org/Qwen-Base",
+            "recommendedDeployments": [{**LATENCY_FP8, "modelId": "org/qwen-ft"}],
+        }
+    }
+    await create(
+        api,
+        f"{V1}/namespaces/{namespace}/aimmodels",
+        model_body(
+            "AIMModel",
+            "qwen-base",
+            {
+                "image": "amdenterpriseai/aim-qwen:0.8.5",
+                "imageMetadata": {**base, "baseImageRef": "docker.io/amdenterpriseai/aim-base:0.8"},
+            },
+            namespace,
+        ),
+    )
+    await create(
+        api,
+        f"{V1}/namespaces/{namespace}/aimmodels",
+        model_body(
+            "AIMModel",
+            "qwen-tuned",
+            {
+                "aimId": "Org/Qwen-Base",
+                "custom": {"versionPolicy": "latest"},
+                "modelSources": [{"modelId": "org/qwen-ft", "sourceUri": "s3://bucket/weights/"}],
+                "imagePullSecrets": [{"name": "regcred"}],
+                "serviceAccountName": "aim-runner",
+            },
+            namespace,
+        ),
+    )
+    custom = {
+        "modelSources": [{"modelId": "Qwen/Qwen3-32B", "sourceUri": "hf://Qwen/Qwen3-32B"}],
+        "hardware": {"gpu": {"requests": 1, "models": ["MI300X"]}},
+    }
+    specs: dict[str, dict[str, Any]] = {
+        "cluster": {"model": {"name": f"{namespace}-qwen"}},
+        "auto": {"model": {"image": image}},
+        "custom": {"model": {"custom": custom}, "template": {"allowUnoptimized": True}},
+        "tuned": {"model": {"name": "qwen-tuned"}},
+    }
+    times: dict[str, float] = {}
+    for name, spec in specs.items():
+        service, times[name] = await apply_to_running(api, serving, namespace, name, spec)
+        isvc = await get(api, f"{KSERVE}/namespaces/{namespace}/inferenceservices/{name}")
+        assert isvc is not None and condition(isvc, "Ready")["status"] == "True"
+        assert condition(service, "InferenceServiceReady")["status"] == "True"
+        deployment = await get(api, f"{APPS}/namespaces/{namespace}/deployments/{name}-predictor")
+        assert deployment is not None, f"KServe made no Deployment {name}-predictor"
+        pod = await running_pod(api, namespace, name, serving)
+        check_predictor(service, isvc, deployment, pod)
+    print(f"kubectl apply to Running: {', '.join(f'{k} {v:.1f} s' for k, v in times.items())}")
+
+    tuned = await get(api, f"{KSERVE}/namespaces/{namespace}/inferenceservices/tuned")
+    assert tuned is not None
+    assert tuned["spec"]["predictor"]["serviceAccountName"] == "aim-runner"
+    assert tuned["spec"]["predictor"]["imagePullSecrets"] == [{"name": "regcred"}]
+    # No pod on the node whose GPU no template asked for.
+    assert await objects(api, "/api/v1/pods", fieldSelector=f"spec.nodeName={MI325X_NODE}") == []
+
+
+async def test_a_service_degrades_when_its_pod_cannot_run_and_recovers(
+    serving: ServingCluster, sapi: KubeApi, operator_on_serving: RunningOperator
+) -> None:
+    api = sapi
+    namespace = await new_namespace(api, "degrade")
+    metadata = {"model": {"canonicalName": "Qwen/Qwen3-32B", "recommendedDeployments": [LATENCY_FP8]}}
+    await create(
+        api,
+        f"{V1}/namespaces/{namespace}/aimmodels",
+        model_body(
+            "AIMModel",
+            "qwen",
+            {"image": "amdenterpriseai/aim-qwen:0.8.5", "imageMetadata": metadata},
+            namespace,
+        ),
+    )
+    await apply_to_running(api, serving, namespace, "chat", {"model": {"name": "qwen"}})
+    pod = await running_pod(api, namespace, "chat", serving)
+
+    # The node is cordoned and the pod goes: its replacement has nowhere to run.
+    merge = "application/merge-patch+json"
+    await api.request(
+        "PATCH", f"/api/v1/nodes/{MI300X_NODE}", body={"spec": {"unschedulable": True}}, content_type=merge
+    )
+    try:
+        await api.request("DELETE", f"/api/v1/namespaces/{namespace}/pods/{pod['metadata']['name']}")
+        degraded = await eventually(
+            lambda: get(api, f"{V1}/namespaces/{namespace}/aimservices/chat"),
+            lambda s: status_of(s) == "Degraded",
+            what="service chat Degraded",
+            within=60,
+        )
+        assert condition(degraded, "InferenceServiceReady")["status"] == "False"
+    finally:
+        await api.request(
+            "PATCH",
+            f"/api/v1/nodes/{MI300X_NODE}",
+            body={"spec": {"unschedulable": False}},
+            content_type=merge,
+        )
+    await eventually(
+        lambda: get(api, f"{V1}/namespaces/{namespace}/aimservices/chat"),
+        lambda s: status_of(s) == "Running",
+        what="service chat Running again",
+        within=60,
+    )
+    await running_pod(api, namespace, "chat", serving)
+
+
+async def test_a_template_no_node_can_run_is_reported_with_the_nodes_before_kserve_is_asked(
+    serving: ServingCluster, sapi: KubeApi, operator_on_serving: RunningOperator
+) -> None:
+    api = sapi
+    namespace = await new_namespace(api, "nofit")
+    for name, deployment in (
+        ("mi355x", {**LATENCY_FP8, "gpuModel": "MI355X"}),
+        ("sixteen", {**LATENCY_FP8, "gpuCount": 16}),
+    ):
+        metadata = {"model": {"canonicalName": f"Org/{name}", "recommendedDeployments": [deployment]}}
+        await create(
+            api,
+            f"{V1}/namespaces/{namespace}/aimmodels",
+            model_body(
+                "AIMModel",
+                name,
+                {"image": f"amdenterpriseai/aim-{name}:1.0", "imageMetadata": metadata},
+                namespace,
+            ),
+        )
+        await create(
+            api,
+            f"{V1}/namespaces/{namespace}/aimservices",
+            service_body(name, namespace, {"model": {"name": name}}),
+        )
+    expected = {
+        "mi355x": "No node has MI355X; GPUs in the cluster: MI300X on 1 node, MI325X on 1 node",
+        "sixteen": "No node can allocate 16 GPUs: 1 node with the GPU, the most on one node is 8",
+    }
+    for name, message in expected.items():
+        found = await eventually(
+            lambda name=name: get(api, f"{V1}/namespaces/{namespace}/aimservices/{name}"),  # type: ignore[misc]
+            lambda s, message=message: message in condition(s, "Ready").get("message", ""),  # type: ignore[misc]
+            what=f"service {name} to name the nodes",
+            within=30,
+        )
+        assert status_of(found) in ("Pending", "Failed"), found["status"]
+    assert await objects(api, f"{KSERVE}/namespaces/{namespace}/inferenceservices") == []
