@@ -34,7 +34,7 @@ from tests.support.kube import ClusterInfo, ControlPlane, KubeCluster, built, fr
 from tests.support.oci_images import ImageBuilder, ImageSpec
 from tests.support.operator_image import contained
 from tests.support.registries import Registries
-from tests.support.walkthrough import DOCUMENT, REPO_TREES, Command, Directive, File, parse
+from tests.support.walkthrough import DOCUMENT, REPO_TREES, Command, Directive, File, parse, record
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group(IMAGE_GROUP), pytest.mark.timeout(900)]
 
@@ -236,20 +236,6 @@ def run_command(user: User, step: Command, rc: int) -> tuple[int, str]:
         time.sleep(1.0)
 
 
-def record(recorded: dict[int, tuple[Command, str]]) -> None:
-    """Put what the commands printed in place of the walk-through's outputs (bottom up, so that the
-    line numbers of the steps above stay right)."""
-    lines = WALKTHROUGH.read_text().splitlines()
-    for line, (step, output) in sorted(recorded.items(), reverse=True):
-        first = line - 1 + step.command.count("\n") + 1
-        old = lines[first : first + len(step.expected)]
-        new = output.rstrip("\n").splitlines()
-        if old and not old[-1].strip():
-            new.append("")
-        lines[first : first + len(step.expected)] = new
-    WALKTHROUGH.write_text("\n".join(lines) + "\n")
-
-
 def test_readme_walkthrough(user: User, operator_image: BuiltImage) -> None:
     steps = parse(WALKTHROUGH.read_text())
     assert any(isinstance(s, Directive) and s.name == "operator" for s in steps)
@@ -280,7 +266,7 @@ def test_readme_walkthrough(user: User, operator_image: BuiltImage) -> None:
                 )
                 break  # later steps build on this one
     if RECORD:
-        record(user.recorded)
+        record(WALKTHROUGH, user.recorded)
     operator = user.operator_log
     assert not failures, "\n\n".join(failures) + (
         f"\n--- operator log:\n{log_tail(operator, 30)}" if operator else ""

@@ -274,7 +274,7 @@ async def test_profile_status_follows_a_gpu_node_and_a_resync_writes_nothing(
         assert ready["status"]["version"] == "0.8.5"
         assert ready["status"]["resources"] == {
             "requests": {"cpu": "4", "memory": "32Gi", "amd.com/gpu": "1"},
-            "limits": {"memory": "48Gi", "amd.com/gpu": "1"},
+            "limits": {"cpu": "8", "memory": "48Gi", "amd.com/gpu": "1"},
         }
         hardware = next(c for c in ready["status"]["conditions"] if c["type"] == "HardwareAvailable")
         assert hardware["status"] == "True" and node.metadata.name in hardware["message"]

@@ -205,7 +205,10 @@ async def test_service_by_name_runs_through_kserve_and_a_resync_writes_nothing(
     assert container(isvc)["image"] == IMAGE
     assert env(isvc)["AIM_METRIC"] == "latency" and env(isvc)["AIM_PRECISION"] == "fp8"
     assert env(isvc)["AIM_MODEL_ID"] == "Qwen/Qwen3-32B"
-    assert container(isvc)["resources"] == {"requests": {"amd.com/gpu": "1"}, "limits": {"amd.com/gpu": "1"}}
+    assert container(isvc)["resources"] == {
+        "requests": {"amd.com/gpu": "1", "cpu": "4", "memory": "32Gi"},
+        "limits": {"amd.com/gpu": "1", "cpu": "8", "memory": "48Gi"},
+    }
     terms = isvc["spec"]["predictor"]["affinity"]["nodeAffinity"][
         "requiredDuringSchedulingIgnoredDuringExecution"
     ]

@@ -8,9 +8,13 @@ MI325X GPUs, which must stay empty.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import re
 import time
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,12 +24,13 @@ from aim_engine.runtime.kube_api import KubeApi
 from tests.support.aim_api import V1, condition, create, get, model_body, status_of
 from tests.support.aim_operator import RunningOperator, start_operator
 from tests.support.api import admin_api
-from tests.support.kube import GpuNode
+from tests.support.kube import GpuNode, built
 from tests.support.kube_plugin import unique_name
 from tests.support.oci_images import ImageBuilder, ImageSpec
 from tests.support.registries import Registries
 from tests.support.serving import ServingCluster, kwok_node, serving_cluster
 from tests.support.waiting import eventually
+from tests.support.walkthrough import Command, File, lines_match, mask, parse, record, trimmed
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("serving"), pytest.mark.timeout(600)]
 
@@ -34,6 +39,11 @@ APPS = "/apis/apps/v1"
 GPU = "amd.com/gpu"
 MI300X_NODE = "kwok-mi300x"
 MI325X_NODE = "kwok-mi325x"
+SERVING_DOC = Path(__file__).resolve().parents[2] / "docs" / "serving.md"
+DOC_SECTION = "## The path, object by object"
+RECORD = os.environ.get("AIM_WALKTHROUGH_RECORD", "") not in ("", "0")
+# A pod's name: its ReplicaSet's pod-template hash and five characters of its own.
+_POD_NAME = re.compile(r"-[bcdfghjklmnpqrstvwxz2456789]{6,10}-[bcdfghjklmnpqrstvwxz2456789]{5}\b")
 LATENCY_FP8 = {"gpuModel": "MI300X", "gpuCount": 1, "metric": "latency", "precision": "fp8"}
 
 
@@ -162,11 +172,17 @@ def check_predictor(
         assert container["image"] == service["status"]["resolvedImage"]
         resources = container["resources"]
         assert resources["requests"][GPU] == resources["limits"][GPU] == "1", resources
+        # As the operator merged them: KServe's defaulting webhook added nothing (it gives a
+        # container without CPU and memory 1 CPU and 2 Gi, which no LLM starts in).
+        assert resources == wanted_container["resources"]
+        assert resources["requests"]["memory"] == "32Gi" and resources["limits"]["memory"] == "48Gi"
         # The env in the order the operator merged it (KServe may only add its own after it).
         names = [e["name"] for e in container.get("env", [])]
         ours = [e["name"] for e in wanted_container["env"]]
         assert names[: len(ours)] == ours, (names, ours)
         assert spec.get("imagePullSecrets") == wanted.get("imagePullSecrets")
+        assert {"name": "dshm", "mountPath": "/dev/shm"} in container["volumeMounts"]
+        assert {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "8Gi"}} in spec["volumes"]
     assert template.get("serviceAccountName") == wanted.get("serviceAccountName")
     assert pod["spec"]["serviceAccountName"] == wanted.get("serviceAccountName", "default")
     assert pod["spec"]["nodeName"] == MI300X_NODE
@@ -364,3 +380,60 @@ async def test_a_template_no_node_can_run_is_reported_with_the_nodes_before_kser
         )
         assert status_of(found) in ("Pending", "Failed"), found["status"]
     assert await objects(api, f"{KSERVE}/namespaces/{namespace}/inferenceservices") == []
+
+
+def _doc_matches(step: Command, output: str) -> bool:
+    def masked(text: str) -> list[str]:
+        return trimmed(_POD_NAME.sub("-RS-POD", mask(text)))
+
+    return lines_match(masked("\n".join(step.expected)), masked(output))
+
+
+async def test_the_documented_path_object_by_object(
+    serving: ServingCluster, operator_on_serving: RunningOperator, tmp_path: Path
+) -> None:
+    """docs/serving.md's section, run as written with kubectl; `AIM_WALKTHROUGH_RECORD=1` writes
+    what the commands printed back into it."""
+    kubectl = built("kubectl")
+    env = {
+        "PATH": f"{kubectl.parent}:/usr/bin:/bin",
+        "KUBECONFIG": serving.info.kubeconfig_path,
+        "HOME": str(tmp_path),
+    }
+    steps = parse(SERVING_DOC.read_text(), DOC_SECTION, "docs/serving.md")
+    assert any(isinstance(step, Command) for step in steps)
+    recorded: dict[int, tuple[Command, str]] = {}
+    for step in steps:
+        if isinstance(step, File):
+            (tmp_path / step.name).write_text(step.text)
+            continue
+        assert isinstance(step, Command), f"docs/serving.md line {step.line}: no directives here"
+        # A read is polled until it matches (the operator works in the background); when
+        # recording, what it prints after a while is what the cluster settled on.
+        deadline = time.monotonic() + ((15 if RECORD else 60) if step.polled else 0)
+        while True:
+            proc = await asyncio.create_subprocess_exec(
+                "bash",
+                "-c",
+                step.command,
+                cwd=tmp_path,
+                env=env,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+            )
+            out, _ = await proc.communicate()
+            output = out.decode()
+            if _doc_matches(step, output) or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.5)
+        if RECORD:
+            if not _doc_matches(step, output):
+                recorded[step.line] = (step, output)
+            continue
+        assert _doc_matches(step, output), (
+            f"docs/serving.md line {step.line}: $ {step.command}\n--- the document says:\n"
+            + "\n".join(step.expected)
+            + f"\n--- the command printed:\n{output}"
+        )
+    if RECORD:
+        record(SERVING_DOC, recorded)

@@ -183,6 +183,9 @@ def _start_serving(
             f"--kubeconfig={admin}",
             f"--config={kwok_dir / 'stages.yaml'}",
             f"--manage-nodes-with-annotation-selector={KWOK_ANNOTATION}=fake",
+            # A lease per node, renewed: without it the node lifecycle controller marks the
+            # node NotReady after its grace period (the status heartbeat stage is every 10 min).
+            "--node-lease-duration-seconds=40",
         ],
         env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(workdir)},
     )

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 DOCUMENT = "docs/walkthrough.md"  # relative to the repository root, where its commands run
 # The repository's folders the commands name (`deploy/chart`, `tests/data/...`, `examples/`): the
@@ -195,3 +196,17 @@ def _commands(body: list[str], first: int, document: str) -> Iterator[Command]:
             current.expected.append(line)
     if current is not None:
         yield current
+
+
+def record(path: Path, recorded: Mapping[int, tuple[Command, str]]) -> None:
+    """Put what the commands printed in place of the document's outputs (bottom up, so that the
+    line numbers of the steps above stay right): for a maintainer who changed what they print."""
+    lines = path.read_text().splitlines()
+    for line, (step, output) in sorted(recorded.items(), reverse=True):
+        first = line - 1 + step.command.count("\n") + 1
+        old = lines[first : first + len(step.expected)]
+        new = output.rstrip("\n").splitlines()
+        if old and not old[-1].strip():
+            new.append("")
+        lines[first : first + len(step.expected)] = new
+    path.write_text("\n".join(lines) + "\n")

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from aim_engine.api.image_reference import parse_reference
 from aim_engine.api.meta import ResourceRequirements
+from aim_engine.api.quantity import to_decimal
 from aim_engine.catalog.image_metadata import MalformedLabelError, extract_image_metadata, parse_deployments
 from aim_engine.catalog.images import image_tag, is_version, newest, rebase, version_key
 from aim_engine.catalog.naming import MAX_NAME, derived_name, rfc1123_part, short_hash
@@ -276,5 +277,15 @@ def test_the_nearest_level_wins_per_resource_and_part(
                 assert (merged.origins[f"{part}.{name}"], result[name]) == declared[0]
             elif name == GPU_RESOURCE and gpus:
                 assert (merged.origins[f"{part}.{name}"], result[name]) == ("template profile", str(gpus))
-            else:
-                assert name not in result
+            elif name in result:
+                # Only a GPU template's CPU and memory get a default, and only where unset.
+                assert name in ("cpu", "memory") and GPU_RESOURCE in result
+                assert merged.origins[f"{part}.{name}"] == "per-GPU default"
+    # A default never makes a request exceed its limit.
+    for name, limit in merged.limits.items():
+        defaulted = "per-GPU default" in (
+            merged.origins.get(f"requests.{name}"),
+            merged.origins[f"limits.{name}"],
+        )
+        if name in merged.requests and defaulted:
+            assert to_decimal(merged.requests[name]) <= to_decimal(limit)

@@ -9,7 +9,7 @@ deployment the image lists is `primary` (image authors list their recommendation
 Status: `Ready` when some node has the accelerator model with enough allocatable GPUs,
 `Degraded` when nodes have the model but none has enough free, `NotAvailable` when no node has
 it. CPU profiles fit every node. Resources: for N GPUs, requests `cpu: 4N`, `memory: 32N Gi`,
-`amd.com/gpu: N` and limits `memory: 48N Gi`, `amd.com/gpu: N`, with `spec.resources` winning
+`amd.com/gpu: N` and limits `cpu: 8N`, `memory: 48N Gi`, `amd.com/gpu: N`, with `spec.resources` winning
 per resource name.
 """
 
@@ -27,7 +27,7 @@ from aim_engine.catalog import labels
 from aim_engine.catalog.conditions import READY, Cond
 from aim_engine.catalog.gpu import NodeGPUs, census, how_many_nodes, normalize_model
 from aim_engine.catalog.images import image_tag
-from aim_engine.catalog.resources import GPU_RESOURCE
+from aim_engine.catalog.resources import GPU_RESOURCE, per_gpu_defaults
 from aim_engine.catalog.templates import recommended_template
 
 HARDWARE = "HardwareAvailable"
@@ -93,9 +93,10 @@ class ProfileVerdict:
 def default_resources(accelerator_type: str | None, count: int | None) -> dict[str, dict[str, Quantity]]:
     if accelerator_type == "cpu" or not count:
         return {"requests": {}, "limits": {}}
+    requests, limits = per_gpu_defaults(count)
     return {
-        "requests": {"cpu": str(4 * count), "memory": f"{32 * count}Gi", GPU_RESOURCE: str(count)},
-        "limits": {"memory": f"{48 * count}Gi", GPU_RESOURCE: str(count)},
+        "requests": {**requests, GPU_RESOURCE: str(count)},
+        "limits": {**limits, GPU_RESOURCE: str(count)},
     }
 
 

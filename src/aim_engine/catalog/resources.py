@@ -7,7 +7,12 @@ extended resource only with the two equal). If the GPU resource is still unset a
 template's discovered GPU count
 (`status.profile.metadata.gpu_count`) fills both its request and its limit; a CPU request or
 limit still unset comes from the template's resolved hardware (`hardware.cpu`, which custom
-models declare).
+models declare). Last, what is still unset of a GPU template's CPU and memory gets the per-GPU
+defaults: for N GPUs a request of 4N CPUs and 32N Gi of memory and a memory limit of 48N Gi (what
+the published Go engine gives), and a CPU limit of 8N (the document's examples pair 4 with 8),
+each kept within a limit or above a request a level did set. KServe's defaulting webhook fills
+every one still missing with its own (1 CPU, 2 Gi): no LLM starts in 2 Gi, and a 1-CPU limit
+under a 4-CPU request makes the Deployment invalid.
 """
 
 from __future__ import annotations
@@ -16,11 +21,11 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from aim_engine.api.meta import ResourceRequirements
-from aim_engine.api.quantity import Quantity
+from aim_engine.api.quantity import Quantity, to_decimal
 from aim_engine.api.v1alpha1.common import CPURequirements
 from aim_engine.catalog.gpu import DEFAULT_RESOURCE
 
-Level = Literal["service", "template", "model", "template profile", "template hardware"]
+Level = Literal["service", "template", "model", "template profile", "template hardware", "per-GPU default"]
 GPU_RESOURCE = DEFAULT_RESOURCE
 
 
@@ -43,7 +48,17 @@ _PRECEDENCE: dict[Level, int] = {
     "model": 2,
     "template profile": 3,
     "template hardware": 4,
+    "per-GPU default": 5,
 }
+
+
+def per_gpu_defaults(gpus: int) -> tuple[dict[str, Quantity], dict[str, Quantity]]:
+    """The CPU and memory requests and limits of a container with `gpus` GPUs, where nothing
+    sets them (predictors, and v1alpha2 profiles' resources)."""
+    return {"cpu": str(4 * gpus), "memory": f"{32 * gpus}Gi"}, {
+        "cpu": str(8 * gpus),
+        "memory": f"{48 * gpus}Gi",
+    }
 
 
 def _request_is_limit(merged: MergedResources, resource: str) -> None:
@@ -104,4 +119,30 @@ def merge_resources(
             if value is not None and "cpu" not in target:
                 target["cpu"] = value
                 merged.origins[f"{part}.cpu"] = "template hardware"
+    _per_gpu_defaults(merged, gpu_resource)
     return merged
+
+
+def _per_gpu_defaults(merged: MergedResources, gpu_resource: str) -> None:
+    count = merged.limits.get(gpu_resource, merged.requests.get(gpu_resource))
+    gpus = int(to_decimal(count)) if count is not None else 0
+    if gpus <= 0:
+        return
+
+    requests, limits = per_gpu_defaults(gpus)
+    for name, value in requests.items():
+        if name not in merged.requests:
+            given = merged.limits.get(name)
+            # A request may not exceed the limit a level set.
+            merged.requests[name] = (
+                given if given is not None and to_decimal(given) < to_decimal(value) else value
+            )
+            merged.origins[f"requests.{name}"] = "per-GPU default"
+    for name, value in limits.items():
+        if name not in merged.limits:
+            given = merged.requests.get(name)
+            # Nor a limit fall below the request.
+            merged.limits[name] = (
+                given if given is not None and to_decimal(given) > to_decimal(value) else value
+            )
+            merged.origins[f"limits.{name}"] = "per-GPU default"

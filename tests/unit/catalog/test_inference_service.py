@@ -142,7 +142,7 @@ def test_resources_three_levels_then_gpu_fill_and_placement() -> None:
     container = desired.spec["predictor"]["containers"][0]
     assert container["resources"] == {
         "requests": {"cpu": "8", "memory": "48Gi", "amd.com/gpu": "2"},
-        "limits": {"memory": "64Gi", "amd.com/gpu": "2"},
+        "limits": {"memory": "64Gi", "amd.com/gpu": "2", "cpu": "16"},
     }
     terms = desired.spec["predictor"]["affinity"]["nodeAffinity"][
         "requiredDuringSchedulingIgnoredDuringExecution"
@@ -261,6 +261,13 @@ def test_replicas_and_labels() -> None:
     }
     zero = isvc.build("chat", service(replicas=0), model(), template(), None).spec["predictor"]
     assert (zero["minReplicas"], zero["maxReplicas"]) == (0, 1)
+
+
+def test_the_container_gets_a_memory_backed_dev_shm() -> None:
+    """The container runtime's 64 Mi /dev/shm is too small for multi-GPU vLLM."""
+    predictor = isvc.build("chat", service(), model(), template(), None).spec["predictor"]
+    assert predictor["volumes"] == [{"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "8Gi"}}]
+    assert predictor["containers"][0]["volumeMounts"] == [{"name": "dshm", "mountPath": "/dev/shm"}]
 
 
 def test_names_are_the_services_unless_too_long_for_kserve() -> None:

@@ -48,6 +48,26 @@ def test_template_aggregation(
     assert (outcome.condition.status == "True") == (state == "Ready")
 
 
+def test_a_model_none_of_whose_templates_can_run_says_why_with_the_templates_words() -> None:
+    """The templates' messages name the cluster's GPUs and node counts; the model (and so the
+    service, which quotes it) carries them instead of a generic line."""
+    why = [
+        "No node has MI355X; GPUs in the cluster: MI300X on 2 nodes",
+        "No node can allocate 16 GPUs: 2 nodes with the GPU, the most on one node is 8",
+        "No node has MI355X; GPUs in the cluster: MI300X on 2 nodes",
+    ]
+    outcome = aggregate_templates(["NotAvailable"] * 3, EXPECTING, unavailable=why)
+    assert outcome.condition.message == (
+        "None of the 3 template(s) can run: No node has MI355X; GPUs in the cluster: MI300X on 2 "
+        "nodes; No node can allocate 16 GPUs: 2 nodes with the GPU, the most on one node is 8"
+    )
+    many = aggregate_templates(["NotAvailable"] * 5, EXPECTING, unavailable=[f"reason {i}" for i in range(5)])
+    assert many.condition.message.endswith("reason 0; reason 1; reason 2; and 2 more")
+    assert (
+        "no node has the GPUs they need" in aggregate_templates(["NotAvailable"], EXPECTING).condition.message
+    )
+
+
 FOUND = runtime_config.resolve(None, None, None)
 META = ImageMetadata.model_validate({"model": {"canonicalName": "a/b", "recommendedDeployments": []}})
 
