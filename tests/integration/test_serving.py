@@ -319,13 +319,20 @@ async def test_a_service_degrades_when_its_pod_cannot_run_and_recovers(
     )
     try:
         await api.request("DELETE", f"/api/v1/namespaces/{namespace}/pods/{pod['metadata']['name']}")
+        # Degraded, with KServe's word and the scheduler's (from the replacement pod).
         degraded = await eventually(
             lambda: get(api, f"{V1}/namespaces/{namespace}/aimservices/chat"),
-            lambda s: status_of(s) == "Degraded",
-            what="service chat Degraded",
+            lambda s: (
+                status_of(s) == "Degraded"
+                and "is not scheduled (Unschedulable)"
+                in condition(s, "InferenceServiceReady").get("message", "")
+            ),
+            what="service chat Degraded, saying why its pod does not run",
             within=60,
         )
-        assert condition(degraded, "InferenceServiceReady")["status"] == "False"
+        message = condition(degraded, "InferenceServiceReady")["message"]
+        assert "Deployment does not have minimum availability" in message
+        assert "node(s) were unschedulable" in message, message
     finally:
         await api.request(
             "PATCH",

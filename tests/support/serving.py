@@ -29,6 +29,7 @@ import contextlib
 import json
 import os
 import socket
+import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -129,7 +130,9 @@ def webhook_configurations(path: Path, *, port: int, ca_pem: bytes) -> list[dict
     return out
 
 
-def _wait_tls(port: int, *, deadline: float, what: str, log: Path, proc: Any) -> None:
+def _wait_listening(
+    port: int, *, deadline: float, what: str, log: Path, proc: subprocess.Popen[bytes]
+) -> None:
     while True:
         if proc.poll() is not None:
             raise ControlPlaneError(f"{what} exited with {proc.returncode}; log {log}:\n{log_tail(log)}")
@@ -244,7 +247,7 @@ def _start_serving(
         log=logs["kserve"],
         proc=kserve,
     )
-    _wait_tls(
+    _wait_listening(
         webhook_port, deadline=deadline, what="KServe's webhook server", log=logs["kserve"], proc=kserve
     )
     with _client(info) as client:

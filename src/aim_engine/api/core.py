@@ -63,6 +63,62 @@ class SecretMetadata(KubeObject):
     METADATA_ONLY: ClassVar[bool] = True
 
 
+class PodCondition(CoreModel):
+    type: str
+    status: str
+    reason: str | None = None
+    message: str | None = None
+
+
+class ContainerStateWaiting(CoreModel):
+    reason: str | None = None
+    message: str | None = None
+
+
+class ContainerStateTerminated(CoreModel):
+    reason: str | None = None
+    message: str | None = None
+    exit_code: int | None = None
+
+
+class ContainerState(CoreModel):
+    waiting: ContainerStateWaiting | None = None
+    terminated: ContainerStateTerminated | None = None
+
+
+class ContainerStatus(CoreModel):
+    name: str
+    ready: bool | None = None
+    restart_count: int | None = None
+    state: ContainerState | None = None
+    last_state: ContainerState | None = None
+
+
+class PodStatus(CoreModel):
+    phase: str | None = None
+    conditions: list[PodCondition] | None = None
+    container_statuses: list[ContainerStatus] | None = None
+    init_container_statuses: list[ContainerStatus] | None = None
+
+
+class PodSpec(CoreModel):
+    node_name: str | None = None
+
+
+class PredictorPod(KubeObject):
+    """A pod of one of our services' predictors (KServe copies the predictor's labels, ours
+    among them, to its pods): read so that a service says why its pod does not run."""
+
+    API_VERSION: ClassVar[str] = "v1"
+    KIND: ClassVar[str] = "Pod"
+    PLURAL: ClassVar[str] = "pods"
+    NAMESPACED: ClassVar[bool] = True
+    LABEL_SELECTOR: ClassVar[str | None] = "app.kubernetes.io/managed-by=aim-engine"
+
+    spec: PodSpec | None = None
+    status: PodStatus | None = None
+
+
 class NamespaceStatus(CoreModel):
     phase: str | None = None
 

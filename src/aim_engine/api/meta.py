@@ -170,6 +170,9 @@ class KubeObject(ApiModel):
     NAMESPACED: ClassVar[bool]
     METADATA_ONLY: ClassVar[bool] = False
     """Listed and watched as PartialObjectMetadata: the server sends no spec, data or status."""
+    LABEL_SELECTOR: ClassVar[str | None] = None
+    """Listed and watched with this label selector: the cache holds only the objects it selects
+    (the predictor pods of our services, not every pod of the cluster)."""
 
     model_config = ConfigDict(extra="ignore")
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from aim_engine.api.core import PredictorPod
 from aim_engine.api.kserve import InferenceServiceStatus
 from aim_engine.api.v1alpha1 import AIMServiceStatus, ResolvedReference
 from aim_engine.api.v1alpha1.service import ServiceStatus
@@ -31,20 +32,64 @@ def waiting(type_: str, on: str) -> Cond:
     return Cond(type_, "Unknown", f"Awaiting{on}", f"Waits for the {on.lower()} to be resolved")
 
 
+# A container waiting for one of these is on its way, not in trouble.
+_STARTING = ("ContainerCreating", "PodInitializing")
+_MAX_DETAIL = 400
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= _MAX_DETAIL else text[: _MAX_DETAIL - 1] + "…"
+
+
+def pod_trouble(pods: Sequence[PredictorPod]) -> str | None:
+    """Why the predictor does not run, in the words of the scheduler or the kubelet, for the first
+    pod (by name) that has a reason: a container waiting on something other than its start
+    (ImagePullBackOff, CrashLoopBackOff, CreateContainerConfigError, ...), one that restarted
+    after it ended (OOMKilled, Error), or a pod the scheduler could not place. None when no pod
+    says anything wrong (KServe's word is then all there is)."""
+    for pod in sorted(pods, key=lambda p: p.name):
+        status = pod.status
+        if pod.metadata.deletion_timestamp or status is None:
+            continue
+        for container in [*(status.init_container_statuses or ()), *(status.container_statuses or ())]:
+            waiting = container.state.waiting if container.state else None
+            if waiting is not None and waiting.reason and waiting.reason not in _STARTING:
+                said = f": {waiting.message}" if waiting.message else ""
+                return _clip(f"pod {pod.name}: container {container.name} is {waiting.reason}{said}")
+            ended = container.last_state.terminated if container.last_state else None
+            if ended is not None and not container.ready and ended.reason:
+                code = f", exit code {ended.exit_code}" if ended.exit_code is not None else ""
+                return _clip(
+                    f"pod {pod.name}: container {container.name} restarted {container.restart_count or 0} "
+                    f"time(s), last ended {ended.reason}{code}"
+                )
+        scheduled = next((c for c in status.conditions or () if c.type == "PodScheduled"), None)
+        if scheduled is not None and scheduled.status == "False":
+            said = f": {scheduled.message}" if scheduled.message else ""
+            return _clip(f"pod {pod.name} is not scheduled ({scheduled.reason or 'Unschedulable'}){said}")
+    return None
+
+
 def inference_service_condition(
-    name: str, status: InferenceServiceStatus | None, previous_phase: ServiceStatus | None
+    name: str,
+    status: InferenceServiceStatus | None,
+    previous_phase: ServiceStatus | None,
+    pods: Sequence[PredictorPod] = (),
 ) -> tuple[Cond, ServiceStatus]:
-    """InferenceServiceReady from what KServe reports, and the phase it gives the service."""
+    """InferenceServiceReady from what KServe reports, and the phase it gives the service; while
+    it is not ready, with what its pods say (`pod_trouble`)."""
     ready = status.condition(READY) if status else None
+    trouble = pod_trouble(pods)
+    also = f"; {trouble}" if trouble else ""
     if ready is None or ready.status not in ("True", "False"):
-        message = f"InferenceService {name} is created; waiting for KServe to report it ready"
+        message = f"InferenceService {name} is created; waiting for KServe to report it ready{also}"
         return Cond(KSERVE, "False", "CreatingRuntime", message), "Starting"
     if ready.status == "True":
         where = f" at {status.url}" if status and status.url else ""
         return Cond(KSERVE, "True", "RuntimeReady", f"InferenceService {name} is ready{where}"), "Running"
     transition = str((status.model_status or {}).get("transitionStatus") or "") if status else ""
     detail = ready.message or ready.reason or "not ready"
-    message = f"KServe reports InferenceService {name} not ready: {detail}"
+    message = f"KServe reports InferenceService {name} not ready: {detail}{also}"
     if transition in _KSERVE_FAILED:
         return Cond(KSERVE, "False", transition, message), "Failed"
     phase: ServiceStatus = "Degraded" if previous_phase in RUNNING else "Starting"

@@ -7,6 +7,7 @@ a template's kind and scope), the docstring says how."""
 
 from __future__ import annotations
 
+from aim_engine.api.core import PredictorPod
 from aim_engine.api.v1alpha1 import (
     AIMClusterModel,
     AIMClusterServiceTemplate,
@@ -127,7 +128,16 @@ def _runtime_config(obj: AIMModel | AIMClusterModel | AIMService) -> list[str]:
     return [effective_name(obj.spec.runtime_config_name)]
 
 
+POD_SERVICE = "metadata.labels[aim.eai.amd.com/service]"
+
+
+def _pod_service(pod: PredictorPod) -> list[str]:
+    service = pod.labels.get(labels.SERVICE)
+    return [service] if service else []
+
+
 def register(store: Store) -> None:
+    store.add_index(PredictorPod, POD_SERVICE, _pod_service)
     store.add_index(AIMServiceTemplate, MODEL_NAME, _model_name)
     store.add_index(AIMClusterServiceTemplate, MODEL_NAME, _model_name)
     store.add_index(AIMServiceTemplate, AIM_ID, _aim_id)

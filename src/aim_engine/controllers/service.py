@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, cast
 
-from aim_engine.api.core import Node, SecretMetadata
+from aim_engine.api.core import Node, PredictorPod, SecretMetadata
 from aim_engine.api.kserve import InferenceService
 from aim_engine.api.meta import KubeObject, ObjectKey, ObjectMeta
 from aim_engine.api.v1alpha1 import (
@@ -32,7 +32,14 @@ from aim_engine.api.v1alpha1 import (
     AnyModel,
     AnyTemplate,
 )
-from aim_engine.catalog import conditions, inference_service, service_model, service_templates
+from aim_engine.catalog import (
+    conditions,
+    inference_service,
+    labels,
+    service_model,
+    service_status,
+    service_templates,
+)
 from aim_engine.catalog.model_view import ModelView
 from aim_engine.controllers import service_plan
 from aim_engine.controllers.gpu_nodes import gpu_signature_changed, inventory
@@ -40,6 +47,7 @@ from aim_engine.controllers.indexes import (
     CUSTOM_IDENTITY,
     MODEL_IMAGE,
     MODEL_NAME,
+    POD_SERVICE,
     SERVICE_MODEL,
     SERVICE_RUNTIME_CONFIG,
     SERVICE_TEMPLATE,
@@ -75,6 +83,10 @@ class ServiceReconciler(Reconciler):
             # A pull secret created or deleted: the services of its namespace say so at once.
             Watch(SecretMetadata, self._services_of_namespace, created_or_deleted),
         ]
+        if settings.kserve:
+            # What the predictor's pods say (unschedulable, ImagePullBackOff, ...), only when it
+            # changes: not every status write of a running pod.
+            self.watches.append(Watch(PredictorPod, self._service_of_pod, _pod_trouble_changed))
 
     @property
     def name(self) -> str:
@@ -100,6 +112,10 @@ class ServiceReconciler(Reconciler):
 
     def _services_of_namespace(self, obj: KubeObject) -> Iterable[ObjectKey]:
         return [s.key for s in self.store.list(AIMService, obj.namespace)]
+
+    def _service_of_pod(self, pod: KubeObject) -> Iterable[ObjectKey]:
+        service = pod.labels.get(labels.SERVICE)
+        return [ObjectKey(pod.namespace or "", service)] if service else []
 
     def _services_needing_gpus(self, node: KubeObject) -> Iterable[ObjectKey]:
         return [s.key for s in self.store.list(AIMService)]
@@ -163,6 +179,9 @@ class ServiceReconciler(Reconciler):
             named={n: self._find_template(n, namespace) for n in names if n},
             gpus_in_cluster=frozenset(g.model for g in inventory(self.store)),
             secrets=frozenset(n for n in secrets if self.store.get(SecretMetadata, n, namespace) is not None),
+            pods=self.store.list(PredictorPod, namespace, index=(POD_SERVICE, service.name))
+            if self.settings.kserve
+            else (),
         )
 
     def _models_seen(self, service: AIMService) -> ModelsSeen:
@@ -199,6 +218,15 @@ class ServiceReconciler(Reconciler):
         if model.namespace is None:
             found += self.store.list(AIMClusterServiceTemplate, index=(MODEL_NAME, model.name))
         return [template_view(t) for t in found if not t.metadata.deletion_timestamp]
+
+
+def _pod_trouble_changed(old: KubeObject | None, new: KubeObject | None) -> bool:
+    """A pod came or went, or what it says is wrong changed."""
+    if old is None or new is None:
+        return True
+    return service_status.pod_trouble([cast(PredictorPod, old)]) != service_status.pod_trouble(
+        [cast(PredictorPod, new)]
+    )
 
 
 def _model_seen_changed(old: AnyModel | None, new: AnyModel | None) -> bool:

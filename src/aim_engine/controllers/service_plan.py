@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from aim_engine.api.core import PredictorPod
 from aim_engine.api.image_reference import parse_reference
 from aim_engine.api.kserve import InferenceService
 from aim_engine.api.v1alpha1 import AIMModel, AIMService, AIMServiceStatus, ResolvedReference
@@ -65,6 +66,8 @@ class ServiceObservation:
     gpus_in_cluster: frozenset[str]
     secrets: frozenset[str] = frozenset()
     """Which of the pull secrets in play exist in the service's namespace (names only)."""
+    pods: Sequence[PredictorPod] = ()
+    """The pods of the service's predictor (what they say while KServe is not ready)."""
 
 
 PULL_SECRETS = "PullSecretsReady"
@@ -142,7 +145,7 @@ def plan(world: ServiceObservation) -> ServicePlan:
     previous = service.status.status if service.status else None
     # Applying changes no status: what KServe reported on the object is what counts.
     kserve, result.phase = service_status.inference_service_condition(
-        name, deployed.status if deployed is not None else None, previous
+        name, deployed.status if deployed is not None else None, previous, world.pods
     )
     result.steps.append(kserve)
     return result

@@ -155,6 +155,8 @@ class Informer(Generic[K]):
         metadata_only = self._kind.METADATA_ONLY
         self._list_accept = PARTIAL_LIST if metadata_only else None
         self._watch_accept = PARTIAL_OBJECT if metadata_only else None
+        selector = self._kind.LABEL_SELECTOR
+        self._selector = {"labelSelector": selector} if selector else {}
         self.resource_version: str | None = None
         self.synced = asyncio.Event()
 
@@ -217,7 +219,7 @@ class Informer(Generic[K]):
 
     async def _list(self) -> None:
         objects: list[K] = []
-        params = {"limit": str(self._page_size)}
+        params = {"limit": str(self._page_size), **self._selector}
         while True:
             raw_page = await self._api.request("GET", self._path, params=params, accept=self._list_accept)
             page = _decode_list.decode(raw_page)
@@ -227,7 +229,7 @@ class Informer(Generic[K]):
                     objects.append(obj)
             if not page.metadata.continue_:
                 break
-            params = {"limit": str(self._page_size), "continue": page.metadata.continue_}
+            params = {"limit": str(self._page_size), "continue": page.metadata.continue_, **self._selector}
         version = page.metadata.resourceVersion or None
         changes = self.cache.replace_all(objects, version)
         self.resource_version = version
@@ -249,6 +251,7 @@ class Informer(Generic[K]):
             "allowWatchBookmarks": "true",
             "timeoutSeconds": str(timeout),
             "resourceVersion": self.resource_version or "",
+            **self._selector,
         }
         # The read timeout only guards against a silently dead connection: bookmarks (about
         # once a minute) and the server-side timeout end healthy streams well before it.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from aim_engine.api.core import PredictorPod
 from aim_engine.api.kserve import InferenceServiceStatus
 from aim_engine.catalog import service_status as ss
 from aim_engine.catalog.conditions import Cond
@@ -71,3 +72,95 @@ def test_status_is_stable_across_reconciles() -> None:
     )
     assert again == first
     assert [c.type for c in first.conditions or []] == ["ModelReady", "TemplateReady", "Ready"]
+
+
+def pod(name: str, status: dict[str, Any], **meta: object) -> PredictorPod:
+    return PredictorPod.model_validate(
+        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, **meta}, "status": status}
+    )
+
+
+UNSCHEDULED: dict[str, Any] = {
+    "phase": "Pending",
+    "conditions": [
+        {
+            "type": "PodScheduled",
+            "status": "False",
+            "reason": "Unschedulable",
+            "message": "0/2 nodes are available: 1 node(s) were unschedulable, 1 node(s) didn't match "
+            "Pod's node affinity/selector.",
+        }
+    ],
+}
+
+
+def test_pod_trouble_says_what_the_scheduler_or_the_kubelet_says() -> None:
+    assert ss.pod_trouble([pod("chat-1", UNSCHEDULED)]) == (
+        "pod chat-1 is not scheduled (Unschedulable): 0/2 nodes are available: 1 node(s) were "
+        "unschedulable, 1 node(s) didn't match Pod's node affinity/selector."
+    )
+    pulling = {
+        "phase": "Pending",
+        "containerStatuses": [
+            {
+                "name": "kserve-container",
+                "ready": False,
+                "state": {"waiting": {"reason": "ImagePullBackOff", "message": "Back-off pulling image"}},
+            }
+        ],
+    }
+    assert ss.pod_trouble([pod("chat-2", pulling)]) == (
+        "pod chat-2: container kserve-container is ImagePullBackOff: Back-off pulling image"
+    )
+    killed = {
+        "phase": "Running",
+        "containerStatuses": [
+            {
+                "name": "kserve-container",
+                "ready": False,
+                "restartCount": 3,
+                "state": {"running": {}},
+                "lastState": {"terminated": {"reason": "OOMKilled", "exitCode": 137}},
+            }
+        ],
+    }
+    assert ss.pod_trouble([pod("chat-3", killed)]) == (
+        "pod chat-3: container kserve-container restarted 3 time(s), last ended OOMKilled, exit code 137"
+    )
+    # Starting, running, or on its way out: nothing to say.
+    creating = {"containerStatuses": [{"name": "c", "state": {"waiting": {"reason": "ContainerCreating"}}}]}
+    running = {
+        "phase": "Running",
+        "containerStatuses": [{"name": "c", "ready": True, "state": {"running": {}}}],
+    }
+    going = pod("chat-4", UNSCHEDULED, deletionTimestamp="2026-12-04T00:00:00Z")
+    assert ss.pod_trouble([pod("a", creating), pod("b", running), going]) is None
+    # The first pod by name that has something to say; long messages are cut.
+    long = {**UNSCHEDULED, "conditions": [{**UNSCHEDULED["conditions"][0], "message": "x" * 1000}]}
+    found = ss.pod_trouble([pod("z", UNSCHEDULED), pod("m", long)])
+    assert found is not None and found.startswith("pod m ") and len(found) == 400
+
+
+def test_kserve_not_ready_carries_what_the_pods_say() -> None:
+    status = InferenceServiceStatus.model_validate(
+        {
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": "False",
+                    "reason": "MinimumReplicasUnavailable",
+                    "message": "Deployment does not have minimum availability.",
+                }
+            ]
+        }
+    )
+    cond, phase = ss.inference_service_condition("chat", status, "Running", [pod("chat-1", UNSCHEDULED)])
+    assert phase == "Degraded" and cond.reason == "MinimumReplicasUnavailable"
+    assert cond.message.startswith(
+        "KServe reports InferenceService chat not ready: Deployment does not have minimum availability.; "
+        "pod chat-1 is not scheduled (Unschedulable): 0/2 nodes"
+    )
+    ready = InferenceServiceStatus.model_validate({"conditions": [{"type": "Ready", "status": "True"}]})
+    assert ss.inference_service_condition("chat", ready, None, [pod("chat-1", UNSCHEDULED)])[0].message == (
+        "InferenceService chat is ready"
+    )
