@@ -20,7 +20,16 @@ import yaml
 
 from aim_engine.api.v1alpha1 import AIMService
 from aim_engine.runtime.kube_api import KubeApi
-from tests.support.aim_api import V1, condition, create, get, model_body, status_of, templates_of
+from tests.support.aim_api import (
+    V1,
+    condition,
+    create,
+    get,
+    model_body,
+    service_body,
+    status_of,
+    templates_of,
+)
 from tests.support.aim_operator import GROUP, RunningOperator
 from tests.support.kserve import full_schema, pruned_paths
 from tests.support.kube import KubeCluster
@@ -47,15 +56,6 @@ def deployment(gpu: str, count: int, metric: str, precision: str) -> dict[str, A
 
 def metadata(*deployments: dict[str, Any], canonical: str = "Qwen/Qwen3-32B") -> dict[str, Any]:
     return {"model": {"canonicalName": canonical, "recommendedDeployments": list(deployments)}}
-
-
-def service_body(name: str, namespace: str, spec: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "apiVersion": "aim.eai.amd.com/v1alpha1",
-        "kind": "AIMService",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": spec,
-    }
 
 
 async def new_service(api: KubeApi, namespace: str, name: str, spec: dict[str, Any]) -> None:

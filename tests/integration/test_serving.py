@@ -21,7 +21,7 @@ import pytest
 import pytest_asyncio
 
 from aim_engine.runtime.kube_api import KubeApi
-from tests.support.aim_api import V1, condition, create, get, model_body, status_of
+from tests.support.aim_api import V1, condition, create, get, model_body, service_body, status_of
 from tests.support.aim_operator import RunningOperator, start_operator
 from tests.support.api import admin_api
 from tests.support.kube import GpuNode, built
@@ -104,15 +104,6 @@ async def new_namespace(api: KubeApi, hint: str) -> str:
         body={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}},
     )
     return name
-
-
-def service_body(name: str, namespace: str, spec: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "apiVersion": "aim.eai.amd.com/v1alpha1",
-        "kind": "AIMService",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": spec,
-    }
 
 
 async def running_pod(api: KubeApi, namespace: str, isvc: str, serving: ServingCluster) -> dict[str, Any]:

@@ -32,6 +32,15 @@ def model_body(kind: str, name: str, spec: dict[str, Any], namespace: str | None
     return {"apiVersion": "aim.eai.amd.com/v1alpha1", "kind": kind, "metadata": meta, "spec": spec}
 
 
+def service_body(name: str, namespace: str, spec: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": "aim.eai.amd.com/v1alpha1",
+        "kind": "AIMService",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": spec,
+    }
+
+
 def status_of(obj: dict[str, Any] | None) -> str | None:
     value = (obj or {}).get("status", {}).get("status")
     return str(value) if value is not None else None

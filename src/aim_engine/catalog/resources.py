@@ -55,10 +55,9 @@ _PRECEDENCE: dict[Level, int] = {
 def per_gpu_defaults(gpus: int) -> tuple[dict[str, Quantity], dict[str, Quantity]]:
     """The CPU and memory requests and limits of a container with `gpus` GPUs, where nothing
     sets them (predictors, and v1alpha2 profiles' resources)."""
-    return {"cpu": str(4 * gpus), "memory": f"{32 * gpus}Gi"}, {
-        "cpu": str(8 * gpus),
-        "memory": f"{48 * gpus}Gi",
-    }
+    requests: dict[str, Quantity] = {"cpu": str(4 * gpus), "memory": f"{32 * gpus}Gi"}
+    limits: dict[str, Quantity] = {"cpu": str(8 * gpus), "memory": f"{48 * gpus}Gi"}
+    return requests, limits
 
 
 def _request_is_limit(merged: MergedResources, resource: str) -> None:
@@ -128,7 +127,6 @@ def _per_gpu_defaults(merged: MergedResources, gpu_resource: str) -> None:
     gpus = int(to_decimal(count)) if count is not None else 0
     if gpus <= 0:
         return
-
     requests, limits = per_gpu_defaults(gpus)
     for name, value in requests.items():
         if name not in merged.requests:
