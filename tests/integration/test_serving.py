@@ -435,3 +435,39 @@ async def test_the_documented_path_object_by_object(
         )
     if RECORD:
         record(SERVING_DOC, recorded)
+
+
+async def test_what_kserve_says_only_in_events_reaches_the_service(
+    serving: ServingCluster, sapi: KubeApi, operator_on_serving: RunningOperator
+) -> None:
+    """A request above its limit: the operator passes on what the user wrote, KServe cannot
+    make the Deployment and says so only in a Warning event (no condition), which the service
+    quotes instead of waiting for ever."""
+    api = sapi
+    namespace = await new_namespace(api, "kserve-fails")
+    metadata = {"model": {"canonicalName": "Qwen/Qwen3-32B", "recommendedDeployments": [LATENCY_FP8]}}
+    await create(
+        api,
+        f"{V1}/namespaces/{namespace}/aimmodels",
+        model_body(
+            "AIMModel",
+            "qwen",
+            {"image": "amdenterpriseai/aim-qwen:0.8.5", "imageMetadata": metadata},
+            namespace,
+        ),
+    )
+    spec = {
+        "model": {"name": "qwen"},
+        "resources": {"requests": {"memory": "64Gi"}, "limits": {"memory": "32Gi"}},
+    }
+    await create(api, f"{V1}/namespaces/{namespace}/aimservices", service_body("big", namespace, spec))
+    found = await eventually(
+        lambda: get(api, f"{V1}/namespaces/{namespace}/aimservices/big"),
+        lambda s: condition(s, "InferenceServiceReady").get("reason") == "InternalError",
+        what="service big to quote KServe's InternalError",
+        within=60,
+    )
+    message = condition(found, "InferenceServiceReady")["message"]
+    assert message.startswith("KServe cannot deploy InferenceService big: "), message
+    assert "must be less than or equal to memory limit" in message, message
+    assert status_of(found) == "Starting"

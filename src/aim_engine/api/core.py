@@ -182,3 +182,10 @@ class Event(KubeObject):
     last_timestamp: str | None = None
     reporting_component: str | None = None
     reporting_instance: str | None = None
+
+
+class InferenceServiceEvent(Event):
+    """An Event about an InferenceService: KServe says there why it could not deploy one
+    (`InternalError`, `ServerlessModeRejected`) when it can write no condition."""
+
+    FIELD_SELECTOR: ClassVar[str | None] = "involvedObject.kind=InferenceService"

@@ -173,6 +173,8 @@ class KubeObject(ApiModel):
     LABEL_SELECTOR: ClassVar[str | None] = None
     """Listed and watched with this label selector: the cache holds only the objects it selects
     (the predictor pods of our services, not every pod of the cluster)."""
+    FIELD_SELECTOR: ClassVar[str | None] = None
+    """Listed and watched with this field selector (the events about InferenceServices)."""
 
     model_config = ConfigDict(extra="ignore")
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aim_engine.api.core import PredictorPod
+from aim_engine.api.core import Event, PredictorPod
 from aim_engine.api.kserve import InferenceServiceStatus
 from aim_engine.api.v1alpha1 import AIMServiceStatus, ResolvedReference
 from aim_engine.api.v1alpha1.service import ServiceStatus
@@ -32,6 +32,8 @@ def waiting(type_: str, on: str) -> Cond:
     return Cond(type_, "Unknown", f"Awaiting{on}", f"Waits for the {on.lower()} to be resolved")
 
 
+# What KServe says in an Event, and nowhere else, when it cannot deploy an InferenceService.
+KSERVE_FAILURES = ("InternalError", "ServerlessModeRejected")
 # A container waiting for one of these is on its way, not in trouble.
 _STARTING = ("ContainerCreating", "PodInitializing")
 _MAX_DETAIL = 400
@@ -70,15 +72,36 @@ def pod_trouble(pods: Sequence[PredictorPod]) -> str | None:
     return None
 
 
+def kserve_failure(events: Sequence[Event]) -> Event | None:
+    """The latest of KServe's Warning events that say it could not deploy the InferenceService."""
+    failures = [e for e in events if e.type == "Warning" and e.reason in KSERVE_FAILURES]
+    return max(failures, key=lambda e: e.last_timestamp or e.first_timestamp or "", default=None)
+
+
 def inference_service_condition(
     name: str,
     status: InferenceServiceStatus | None,
     previous_phase: ServiceStatus | None,
     pods: Sequence[PredictorPod] = (),
+    events: Sequence[Event] = (),
 ) -> tuple[Cond, ServiceStatus]:
     """InferenceServiceReady from what KServe reports, and the phase it gives the service; while
-    it is not ready, with what its pods say (`pod_trouble`)."""
+    it is not ready, with what its pods say (`pod_trouble`). Before KServe has written any Ready
+    condition, its Warning events (`events`, about this InferenceService) are all it says: a
+    Deployment it could not make (`InternalError`), or no Knative for a serverless default
+    (`ServerlessModeRejected`, which only a change of KServe's configuration fixes)."""
     ready = status.condition(READY) if status else None
+    failure = kserve_failure(events) if ready is None else None
+    if failure is not None and failure.reason:
+        message = f"KServe cannot deploy InferenceService {name}: {_clip(failure.message or failure.reason)}"
+        failed: ServiceStatus = (
+            "Failed"
+            if failure.reason == "ServerlessModeRejected"
+            else "Degraded"
+            if previous_phase in RUNNING
+            else "Starting"
+        )
+        return Cond(KSERVE, "False", failure.reason, message), failed
     trouble = pod_trouble(pods)
     also = f"; {trouble}" if trouble else ""
     if ready is None or ready.status not in ("True", "False"):

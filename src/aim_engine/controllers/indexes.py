@@ -7,7 +7,7 @@ a template's kind and scope), the docstring says how."""
 
 from __future__ import annotations
 
-from aim_engine.api.core import PredictorPod
+from aim_engine.api.core import InferenceServiceEvent, PredictorPod
 from aim_engine.api.v1alpha1 import (
     AIMClusterModel,
     AIMClusterServiceTemplate,
@@ -129,6 +129,11 @@ def _runtime_config(obj: AIMModel | AIMClusterModel | AIMService) -> list[str]:
 
 
 POD_SERVICE = "metadata.labels[aim.eai.amd.com/service]"
+EVENT_OBJECT = "involvedObject.name"
+
+
+def _event_object(event: InferenceServiceEvent) -> list[str]:
+    return [event.involved_object.name] if event.involved_object.name else []
 
 
 def _pod_service(pod: PredictorPod) -> list[str]:
@@ -138,6 +143,7 @@ def _pod_service(pod: PredictorPod) -> list[str]:
 
 def register(store: Store) -> None:
     store.add_index(PredictorPod, POD_SERVICE, _pod_service)
+    store.add_index(InferenceServiceEvent, EVENT_OBJECT, _event_object)
     store.add_index(AIMServiceTemplate, MODEL_NAME, _model_name)
     store.add_index(AIMClusterServiceTemplate, MODEL_NAME, _model_name)
     store.add_index(AIMServiceTemplate, AIM_ID, _aim_id)

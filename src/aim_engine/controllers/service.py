@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, cast
 
-from aim_engine.api.core import Node, PredictorPod, SecretMetadata
+from aim_engine.api.core import InferenceServiceEvent, Node, PredictorPod, SecretMetadata
 from aim_engine.api.kserve import InferenceService
 from aim_engine.api.meta import KubeObject, ObjectKey, ObjectMeta
 from aim_engine.api.v1alpha1 import (
@@ -45,6 +45,7 @@ from aim_engine.controllers import service_plan
 from aim_engine.controllers.gpu_nodes import gpu_signature_changed, inventory
 from aim_engine.controllers.indexes import (
     CUSTOM_IDENTITY,
+    EVENT_OBJECT,
     MODEL_IMAGE,
     MODEL_NAME,
     POD_SERVICE,
@@ -87,6 +88,8 @@ class ServiceReconciler(Reconciler):
             # What the predictor's pods say (unschedulable, ImagePullBackOff, ...), only when it
             # changes: not every status write of a running pod.
             self.watches.append(Watch(PredictorPod, self._service_of_pod, _pod_trouble_changed))
+            # What KServe could not do, said only in events: only its failures wake a service.
+            self.watches.append(Watch(InferenceServiceEvent, self._service_of_event, _kserve_failure))
 
     @property
     def name(self) -> str:
@@ -116,6 +119,19 @@ class ServiceReconciler(Reconciler):
     def _service_of_pod(self, pod: KubeObject) -> Iterable[ObjectKey]:
         service = pod.labels.get(labels.SERVICE)
         return [ObjectKey(pod.namespace or "", service)] if service else []
+
+    def _service_of_event(self, event: KubeObject) -> Iterable[ObjectKey]:
+        """The service that owns the InferenceService the event is about."""
+        involved = cast(InferenceServiceEvent, event).involved_object
+        deployed = self.store.get(InferenceService, involved.name or "", event.namespace)
+        owner = (
+            next((o for o in (deployed.metadata.owner_references or ()) if o.controller), None)
+            if deployed
+            else None
+        )
+        if owner is None or owner.kind != AIMService.KIND:
+            return []
+        return [ObjectKey(event.namespace or "", owner.name)]
 
     def _services_needing_gpus(self, node: KubeObject) -> Iterable[ObjectKey]:
         return [s.key for s in self.store.list(AIMService)]
@@ -169,11 +185,12 @@ class ServiceReconciler(Reconciler):
         secrets = {
             s.name for m in seen for s in inference_service.pull_secrets(service.spec, runtime.spec, m)
         }
+        deployed = self.store.get(InferenceService, name, namespace) if self.settings.kserve else None
         return ServiceObservation(
             service=service,
             kserve=self.settings.kserve,
             runtime=runtime,
-            deployed=self.store.get(InferenceService, name, namespace) if self.settings.kserve else None,
+            deployed=deployed,
             models=models,
             templates={m.where: self._templates_of(m, namespace) for m in seen},
             named={n: self._find_template(n, namespace) for n in names if n},
@@ -182,7 +199,16 @@ class ServiceReconciler(Reconciler):
             pods=self.store.list(PredictorPod, namespace, index=(POD_SERVICE, service.name))
             if self.settings.kserve
             else (),
+            kserve_events=self._events_about(deployed),
         )
+
+    def _events_about(self, deployed: InferenceService | None) -> list[InferenceServiceEvent]:
+        if deployed is None:
+            return []
+        events = self.store.list(
+            InferenceServiceEvent, deployed.namespace, index=(EVENT_OBJECT, deployed.name)
+        )
+        return [e for e in events if e.involved_object.uid == deployed.metadata.uid]
 
     def _models_seen(self, service: AIMService) -> ModelsSeen:
         wanted = service.spec.model
@@ -227,6 +253,11 @@ def _pod_trouble_changed(old: KubeObject | None, new: KubeObject | None) -> bool
     return service_status.pod_trouble([cast(PredictorPod, old)]) != service_status.pod_trouble(
         [cast(PredictorPod, new)]
     )
+
+
+def _kserve_failure(old: KubeObject | None, new: KubeObject | None) -> bool:
+    event = cast(InferenceServiceEvent | None, new)
+    return event is not None and service_status.kserve_failure([event]) is not None
 
 
 def _model_seen_changed(old: AnyModel | None, new: AnyModel | None) -> bool:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from aim_engine.api.core import PredictorPod
+from aim_engine.api.core import InferenceServiceEvent, PredictorPod
 from aim_engine.api.image_reference import parse_reference
 from aim_engine.api.kserve import InferenceService
 from aim_engine.api.v1alpha1 import AIMModel, AIMService, AIMServiceStatus, ResolvedReference
@@ -68,6 +68,8 @@ class ServiceObservation:
     """Which of the pull secrets in play exist in the service's namespace (names only)."""
     pods: Sequence[PredictorPod] = ()
     """The pods of the service's predictor (what they say while KServe is not ready)."""
+    kserve_events: Sequence[InferenceServiceEvent] = ()
+    """The events about the deployed InferenceService (this object: its uid)."""
 
 
 PULL_SECRETS = "PullSecretsReady"
@@ -145,7 +147,7 @@ def plan(world: ServiceObservation) -> ServicePlan:
     previous = service.status.status if service.status else None
     # Applying changes no status: what KServe reported on the object is what counts.
     kserve, result.phase = service_status.inference_service_condition(
-        name, deployed.status if deployed is not None else None, previous, world.pods
+        name, deployed.status if deployed is not None else None, previous, world.pods, world.kserve_events
     )
     result.steps.append(kserve)
     return result

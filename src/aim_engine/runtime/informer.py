@@ -155,8 +155,14 @@ class Informer(Generic[K]):
         metadata_only = self._kind.METADATA_ONLY
         self._list_accept = PARTIAL_LIST if metadata_only else None
         self._watch_accept = PARTIAL_OBJECT if metadata_only else None
-        selector = self._kind.LABEL_SELECTOR
-        self._selector = {"labelSelector": selector} if selector else {}
+        self._selector = {
+            param: value
+            for param, value in (
+                ("labelSelector", self._kind.LABEL_SELECTOR),
+                ("fieldSelector", self._kind.FIELD_SELECTOR),
+            )
+            if value
+        }
         self.resource_version: str | None = None
         self.synced = asyncio.Event()
 

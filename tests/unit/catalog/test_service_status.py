@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aim_engine.api.core import PredictorPod
+from aim_engine.api.core import Event, PredictorPod
 from aim_engine.api.kserve import InferenceServiceStatus
 from aim_engine.catalog import service_status as ss
 from aim_engine.catalog.conditions import Cond
@@ -164,3 +164,37 @@ def test_kserve_not_ready_carries_what_the_pods_say() -> None:
     assert ss.inference_service_condition("chat", ready, None, [pod("chat-1", UNSCHEDULED)])[0].message == (
         "InferenceService chat is ready"
     )
+
+
+def event(reason: str, message: str, *, type_: str = "Warning", at: str = "2026-12-04T10:00:00Z") -> Event:
+    return Event.model_validate(
+        {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": f"chat.{reason}.{at}"},
+            "involvedObject": {"kind": "InferenceService", "name": "chat"},
+            "reason": reason,
+            "message": message,
+            "type": type_,
+            "lastTimestamp": at,
+        }
+    )
+
+
+def test_before_kserve_writes_a_condition_its_warning_events_speak() -> None:
+    invalid = event("InternalError", "Deployment.apps is invalid: memory request must be less than limit")
+    older = event("InternalError", "an older failure", at="2026-12-04T09:00:00Z")
+    normal = event("InferenceServiceReady", "ready", type_="Normal")
+    cond, phase = ss.inference_service_condition("chat", None, None, events=[older, invalid, normal])
+    assert (cond.reason, phase) == ("InternalError", "Starting")
+    assert cond.message == (
+        "KServe cannot deploy InferenceService chat: Deployment.apps is invalid: memory request must be "
+        "less than limit"
+    )
+    assert ss.inference_service_condition("chat", None, "Running", events=[invalid])[1] == "Degraded"
+    # No Knative for a serverless default: only KServe's configuration fixes it.
+    rejected = event("ServerlessModeRejected", "It is not possible to use Serverless deployment mode")
+    assert ss.inference_service_condition("chat", None, None, events=[rejected])[1] == "Failed"
+    # Once KServe writes its Ready condition, that is what counts; Normal events never speak.
+    assert ss.inference_service_condition("chat", kserve("True"), None, events=[invalid])[1] == "Running"
+    assert ss.inference_service_condition("chat", None, None, events=[normal])[0].reason == "CreatingRuntime"
