@@ -124,14 +124,11 @@ class ServiceReconciler(Reconciler):
         """The service that owns the InferenceService the event is about."""
         involved = cast(InferenceServiceEvent, event).involved_object
         deployed = self.store.get(InferenceService, involved.name or "", event.namespace)
-        owner = (
-            next((o for o in (deployed.metadata.owner_references or ()) if o.controller), None)
-            if deployed
-            else None
-        )
-        if owner is None or owner.kind != AIMService.KIND:
+        if deployed is None:
             return []
-        return [ObjectKey(event.namespace or "", owner.name)]
+        owners = deployed.metadata.owner_references or ()
+        owner = next((o for o in owners if o.controller and o.kind == AIMService.KIND), None)
+        return [ObjectKey(event.namespace or "", owner.name)] if owner is not None else []
 
     def _services_needing_gpus(self, node: KubeObject) -> Iterable[ObjectKey]:
         return [s.key for s in self.store.list(AIMService)]
