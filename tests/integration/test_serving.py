@@ -106,6 +106,21 @@ async def new_namespace(api: KubeApi, hint: str) -> str:
     return name
 
 
+async def new_qwen_model(api: KubeApi, namespace: str) -> None:
+    """Namespace model `qwen` with one MI300X template (its metadata declared)."""
+    metadata = {"model": {"canonicalName": "Qwen/Qwen3-32B", "recommendedDeployments": [LATENCY_FP8]}}
+    await create(
+        api,
+        f"{V1}/namespaces/{namespace}/aimmodels",
+        model_body(
+            "AIMModel",
+            "qwen",
+            {"image": "amdenterpriseai/aim-qwen:0.8.5", "imageMetadata": metadata},
+            namespace,
+        ),
+    )
+
+
 async def running_pod(api: KubeApi, namespace: str, isvc: str, serving: ServingCluster) -> dict[str, Any]:
     """The one Running, Ready pod of the InferenceService's predictor."""
 
@@ -289,17 +304,7 @@ async def test_a_service_degrades_when_its_pod_cannot_run_and_recovers(
 ) -> None:
     api = sapi
     namespace = await new_namespace(api, "degrade")
-    metadata = {"model": {"canonicalName": "Qwen/Qwen3-32B", "recommendedDeployments": [LATENCY_FP8]}}
-    await create(
-        api,
-        f"{V1}/namespaces/{namespace}/aimmodels",
-        model_body(
-            "AIMModel",
-            "qwen",
-            {"image": "amdenterpriseai/aim-qwen:0.8.5", "imageMetadata": metadata},
-            namespace,
-        ),
-    )
+    await new_qwen_model(api, namespace)
     await apply_to_running(api, serving, namespace, "chat", {"model": {"name": "qwen"}})
     pod = await running_pod(api, namespace, "chat", serving)
 
@@ -445,17 +450,7 @@ async def test_what_kserve_says_only_in_events_reaches_the_service(
     quotes instead of waiting for ever."""
     api = sapi
     namespace = await new_namespace(api, "kserve-fails")
-    metadata = {"model": {"canonicalName": "Qwen/Qwen3-32B", "recommendedDeployments": [LATENCY_FP8]}}
-    await create(
-        api,
-        f"{V1}/namespaces/{namespace}/aimmodels",
-        model_body(
-            "AIMModel",
-            "qwen",
-            {"image": "amdenterpriseai/aim-qwen:0.8.5", "imageMetadata": metadata},
-            namespace,
-        ),
-    )
+    await new_qwen_model(api, namespace)
     spec = {
         "model": {"name": "qwen"},
         "resources": {"requests": {"memory": "64Gi"}, "limits": {"memory": "32Gi"}},
