@@ -77,7 +77,6 @@ class ContainerStateWaiting(CoreModel):
 
 class ContainerStateTerminated(CoreModel):
     reason: str | None = None
-    message: str | None = None
     exit_code: int | None = None
 
 
@@ -95,14 +94,9 @@ class ContainerStatus(CoreModel):
 
 
 class PodStatus(CoreModel):
-    phase: str | None = None
     conditions: list[PodCondition] | None = None
     container_statuses: list[ContainerStatus] | None = None
     init_container_statuses: list[ContainerStatus] | None = None
-
-
-class PodSpec(CoreModel):
-    node_name: str | None = None
 
 
 class PredictorPod(KubeObject):
@@ -115,7 +109,6 @@ class PredictorPod(KubeObject):
     NAMESPACED: ClassVar[bool] = True
     LABEL_SELECTOR: ClassVar[str | None] = "app.kubernetes.io/managed-by=aim-engine"
 
-    spec: PodSpec | None = None
     status: PodStatus | None = None
 
 

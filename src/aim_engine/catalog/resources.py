@@ -128,19 +128,15 @@ def _per_gpu_defaults(merged: MergedResources, gpu_resource: str) -> None:
     if gpus <= 0:
         return
     requests, limits = per_gpu_defaults(gpus)
-    for name, value in requests.items():
-        if name not in merged.requests:
-            given = merged.limits.get(name)
-            # A request may not exceed the limit a level set.
-            merged.requests[name] = (
-                given if given is not None and to_decimal(given) < to_decimal(value) else value
-            )
-            merged.origins[f"requests.{name}"] = "per-GPU default"
-    for name, value in limits.items():
-        if name not in merged.limits:
-            given = merged.requests.get(name)
-            # Nor a limit fall below the request.
-            merged.limits[name] = (
-                given if given is not None and to_decimal(given) > to_decimal(value) else value
-            )
-            merged.origins[f"limits.{name}"] = "per-GPU default"
+    # A defaulted request never exceeds the limit a level set, nor a defaulted limit falls
+    # below its request.
+    for part, defaults, target, other, keep in (
+        ("requests", requests, merged.requests, merged.limits, min),
+        ("limits", limits, merged.limits, merged.requests, max),
+    ):
+        for name, value in defaults.items():
+            if name in target:
+                continue
+            given = other.get(name)
+            target[name] = value if given is None else keep(value, given, key=to_decimal)
+            merged.origins[f"{part}.{name}"] = "per-GPU default"

@@ -72,6 +72,11 @@ def pod_trouble(pods: Sequence[PredictorPod]) -> str | None:
     return None
 
 
+def _not_ready(previous_phase: ServiceStatus | None) -> ServiceStatus:
+    """A service whose InferenceService is not ready: Degraded once it ran, else Starting."""
+    return "Degraded" if previous_phase in RUNNING else "Starting"
+
+
 def kserve_failure(events: Sequence[Event]) -> Event | None:
     """The latest of KServe's Warning events that say it could not deploy the InferenceService."""
     failures = [e for e in events if e.type == "Warning" and e.reason in KSERVE_FAILURES]
@@ -94,14 +99,9 @@ def inference_service_condition(
     failure = kserve_failure(events) if ready is None else None
     if failure is not None and failure.reason:
         message = f"KServe cannot deploy InferenceService {name}: {_clip(failure.message or failure.reason)}"
-        failed: ServiceStatus = (
-            "Failed"
-            if failure.reason == "ServerlessModeRejected"
-            else "Degraded"
-            if previous_phase in RUNNING
-            else "Starting"
-        )
-        return Cond(KSERVE, "False", failure.reason, message), failed
+        rejected = failure.reason == "ServerlessModeRejected"
+        phase = "Failed" if rejected else _not_ready(previous_phase)
+        return Cond(KSERVE, "False", failure.reason, message), phase
     trouble = pod_trouble(pods)
     also = f"; {trouble}" if trouble else ""
     if ready is None or ready.status not in ("True", "False"):
@@ -115,7 +115,7 @@ def inference_service_condition(
     message = f"KServe reports InferenceService {name} not ready: {detail}{also}"
     if transition in _KSERVE_FAILED:
         return Cond(KSERVE, "False", transition, message), "Failed"
-    phase: ServiceStatus = "Degraded" if previous_phase in RUNNING else "Starting"
+    phase = _not_ready(previous_phase)
     return Cond(KSERVE, "False", ready.reason or "RuntimeNotReady", message), phase
 
 

@@ -8,6 +8,7 @@ a template's kind and scope), the docstring says how."""
 from __future__ import annotations
 
 from aim_engine.api.core import InferenceServiceEvent, PredictorPod
+from aim_engine.api.meta import KubeObject
 from aim_engine.api.v1alpha1 import (
     AIMClusterModel,
     AIMClusterServiceTemplate,
@@ -136,13 +137,15 @@ def _event_object(event: InferenceServiceEvent) -> list[str]:
     return [event.involved_object.name] if event.involved_object.name else []
 
 
-def _pod_service(pod: PredictorPod) -> list[str]:
+def pod_service(pod: KubeObject) -> list[str]:
+    """The service a predictor pod belongs to (its label), as the pods index and the service
+    controller's pod watch find it."""
     service = pod.labels.get(labels.SERVICE)
     return [service] if service else []
 
 
 def register(store: Store) -> None:
-    store.add_index(PredictorPod, POD_SERVICE, _pod_service)
+    store.add_index(PredictorPod, POD_SERVICE, pod_service)
     store.add_index(InferenceServiceEvent, EVENT_OBJECT, _event_object)
     store.add_index(AIMServiceTemplate, MODEL_NAME, _model_name)
     store.add_index(AIMClusterServiceTemplate, MODEL_NAME, _model_name)

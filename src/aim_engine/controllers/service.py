@@ -32,14 +32,7 @@ from aim_engine.api.v1alpha1 import (
     AnyModel,
     AnyTemplate,
 )
-from aim_engine.catalog import (
-    conditions,
-    inference_service,
-    labels,
-    service_model,
-    service_status,
-    service_templates,
-)
+from aim_engine.catalog import conditions, inference_service, service_model, service_status, service_templates
 from aim_engine.catalog.model_view import ModelView
 from aim_engine.controllers import service_plan
 from aim_engine.controllers.gpu_nodes import gpu_signature_changed, inventory
@@ -52,6 +45,7 @@ from aim_engine.controllers.indexes import (
     SERVICE_MODEL,
     SERVICE_RUNTIME_CONFIG,
     SERVICE_TEMPLATE,
+    pod_service,
     template_key,
 )
 from aim_engine.controllers.lookup import find_model, find_runtime_config
@@ -117,8 +111,7 @@ class ServiceReconciler(Reconciler):
         return [s.key for s in self.store.list(AIMService, obj.namespace)]
 
     def _service_of_pod(self, pod: KubeObject) -> Iterable[ObjectKey]:
-        service = pod.labels.get(labels.SERVICE)
-        return [ObjectKey(pod.namespace or "", service)] if service else []
+        return [ObjectKey(pod.namespace or "", service) for service in pod_service(pod)]
 
     def _service_of_event(self, event: KubeObject) -> Iterable[ObjectKey]:
         """The service that owns the InferenceService the event is about."""
