@@ -26,6 +26,7 @@ from tests.support.aim_operator import GROUP, OPERATOR_NAMESPACE, RunningOperato
 from tests.support.catalog_steps import aim_labels, docker_config_secret, push, wait_model
 from tests.support.kube_plugin import unique_name
 from tests.support.registries import Registries
+from tests.support.waiting import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group(GROUP)]
 
@@ -134,8 +135,15 @@ async def test_secret_values_never_reach_logs_events_status_or_metrics(
         else:
             found = await wait_model(api, path, lambda m, e=expected: reason(m) == e)
         models.append(found)
-    events = json.loads(await api.request("GET", f"/api/v1/namespaces/{namespace}/events"))["items"]
-    assert events, "the failures were recorded as events"
+
+    # Events are posted in the background (runtime/events.py), after the status they go with.
+    async def listed_events() -> list[Any]:
+        items: list[Any] = json.loads(await api.request("GET", f"/api/v1/namespaces/{namespace}/events"))[
+            "items"
+        ]
+        return items
+
+    events = await eventually(listed_events, bool, within=15, what="the failures recorded as events")
     produced = {
         "logs": "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records),
         "events": json.dumps(events),
